@@ -1,0 +1,3 @@
+//! `subnet`: the operator command of the subnet engine.
+
+fn main() {}
