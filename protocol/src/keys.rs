@@ -19,13 +19,14 @@ pub const SEED_BYTES: usize = 32;
 
 /// An ed25519 public key: the identity of a hotkey or a coldkey.
 ///
-/// Displayed as its SS58 address (prefix 42); `{:?}` shows the same.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// Displayed as its SS58 address (prefix 42); `{:?}` shows the same. Serialized as the SS58
+/// string in human-readable formats (JSON, TOML) and as 32 raw bytes in binary ones (postcard).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PublicKey([u8; PUBLIC_KEY_BYTES]);
 
-/// An ed25519 signature.
-#[derive(Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Signature(#[serde(with = "sig_bytes")] [u8; SIGNATURE_BYTES]);
+/// An ed25519 signature. Serialized as hex in human-readable formats, 64 raw bytes otherwise.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Signature([u8; SIGNATURE_BYTES]);
 
 /// A signing key. `Debug` shows only the public key; the secret is zeroed on drop.
 #[derive(Clone)]
@@ -118,6 +119,16 @@ impl Keypair {
         }
     }
 
+    /// A well-known development key, `//Name` style: the seed is `BLAKE3("subnet-dev//" ‖ name)`.
+    ///
+    /// **Insecure by design**: anyone can derive it. For the `--dev` chain, local subnets and tests.
+    pub fn dev(name: &str) -> Self {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(b"subnet-dev//");
+        hasher.update(name.as_bytes());
+        Self::from_seed(hasher.finalize().as_bytes())
+    }
+
     /// The secret seed. Handle with care; it is zeroed when dropped.
     pub fn seed(&self) -> Zeroizing<[u8; SEED_BYTES]> {
         Zeroizing::new(self.signing.to_bytes())
@@ -147,36 +158,81 @@ impl fmt::Debug for Keypair {
     }
 }
 
-/// serde has no impls for `[u8; 64]`; encode as a fixed-size tuple (no length prefix in postcard).
-mod sig_bytes {
+impl Serialize for PublicKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.collect_str(self)
+        } else {
+            byte_array::serialize(&self.0, s)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for PublicKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if d.is_human_readable() {
+            let text = std::borrow::Cow::<'de, str>::deserialize(d)?;
+            text.parse().map_err(serde::de::Error::custom)
+        } else {
+            byte_array::deserialize(d).map(Self)
+        }
+    }
+}
+
+impl Serialize for Signature {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.serialize_str(&hex::encode(self.0))
+        } else {
+            byte_array::serialize(&self.0, s)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Signature {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if d.is_human_readable() {
+            let text = std::borrow::Cow::<'de, str>::deserialize(d)?;
+            let mut out = [0u8; SIGNATURE_BYTES];
+            hex::decode_to_slice(text.as_bytes(), &mut out).map_err(serde::de::Error::custom)?;
+            Ok(Self(out))
+        } else {
+            byte_array::deserialize(d).map(Self)
+        }
+    }
+}
+
+/// Fixed-size byte arrays as serde tuples: no length prefix in postcard, any size (serde's own
+/// impls stop at 32).
+pub(crate) mod byte_array {
     use serde::de::{Error, SeqAccess, Visitor};
     use serde::ser::SerializeTuple;
     use serde::{Deserializer, Serializer};
 
-    use super::SIGNATURE_BYTES;
-
-    pub(super) fn serialize<S: Serializer>(
-        bytes: &[u8; SIGNATURE_BYTES],
+    /// Writes `bytes` as an `N`-tuple.
+    pub(crate) fn serialize<S: Serializer, const N: usize>(
+        bytes: &[u8; N],
         s: S,
     ) -> Result<S::Ok, S::Error> {
-        let mut t = s.serialize_tuple(SIGNATURE_BYTES)?;
+        let mut t = s.serialize_tuple(N)?;
         for b in bytes {
             t.serialize_element(b)?;
         }
         t.end()
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+    /// Reads an `N`-tuple of bytes.
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
         d: D,
-    ) -> Result<[u8; SIGNATURE_BYTES], D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = [u8; SIGNATURE_BYTES];
+    ) -> Result<[u8; N], D::Error> {
+        struct V<const N: usize>;
+        impl<'de, const N: usize> Visitor<'de> for V<N> {
+            type Value = [u8; N];
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("64 signature bytes")
+                write!(f, "{N} bytes")
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut out = [0u8; SIGNATURE_BYTES];
+                let mut out = [0u8; N];
                 for (i, slot) in out.iter_mut().enumerate() {
                     *slot = seq
                         .next_element()?
@@ -185,7 +241,7 @@ mod sig_bytes {
                 Ok(out)
             }
         }
-        d.deserialize_tuple(SIGNATURE_BYTES, V)
+        d.deserialize_tuple(N, V::<N>)
     }
 }
 
@@ -211,11 +267,42 @@ mod tests {
     }
 
     #[test]
+    fn dev_keys_are_stable_and_distinct() {
+        assert_eq!(
+            Keypair::dev("alice").public(),
+            Keypair::dev("alice").public()
+        );
+        assert_ne!(Keypair::dev("alice").public(), Keypair::dev("bob").public());
+        let expected = Keypair::from_seed(blake3::hash(b"subnet-dev//alice").as_bytes());
+        assert_eq!(Keypair::dev("alice").public(), expected.public());
+    }
+
+    #[test]
     fn debug_hides_the_secret() {
         let kp = Keypair::from_seed(&[0xAB; 32]);
         let shown = format!("{kp:?}");
         assert!(!shown.to_lowercase().contains("abab"), "{shown}");
         assert!(shown.contains("public"));
+    }
+
+    #[test]
+    fn json_uses_ss58_and_hex_postcard_uses_raw_bytes() {
+        let kp = Keypair::from_seed(&[3; 32]);
+        let json = serde_json::to_string(&kp.public()).unwrap();
+        assert_eq!(json, format!("\"{}\"", kp.public()));
+        assert_eq!(
+            serde_json::from_str::<PublicKey>(&json).unwrap(),
+            kp.public()
+        );
+        assert!(serde_json::from_str::<PublicKey>("\"5notanaddress\"").is_err());
+        assert_eq!(
+            postcard::to_allocvec(&kp.public()).unwrap(),
+            kp.public().as_bytes()
+        );
+        let sig = kp.sign(b"m");
+        let json = serde_json::to_string(&sig).unwrap();
+        assert_eq!(json.len(), 2 + 128);
+        assert_eq!(serde_json::from_str::<Signature>(&json).unwrap(), sig);
     }
 
     #[test]
