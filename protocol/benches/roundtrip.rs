@@ -5,7 +5,8 @@
 //! timed test. Each mode runs `ROUNDTRIP_ROUNDS` times (default 3), interleaved with the other
 //! modes so that background load hits them alike, and the fastest round of each is reported.
 //! `ROUNDTRIP_CALLS` sets the calls per round with 64 in flight (default 20,000; a quarter of
-//! that sequentially).
+//! that sequentially). The CPU column is the process's CPU time per call (client, server and
+//! quinn together, Linux only): unlike calls/s it does not depend on what else the machine runs.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -30,14 +31,23 @@ impl Handler for Echo {
     }
 }
 
-/// One measured mode: its name, the wall time of the whole run and each call's latency.
+/// One measured mode: its name, the wall time of the whole run, the process CPU time it used
+/// (client, server and quinn together; `None` off Linux) and each call's latency.
 struct Run {
     name: &'static str,
     wall: Duration,
+    cpu: Option<Duration>,
     latencies: Vec<Duration>,
 }
 
 impl Run {
+    /// CPU time per call, in µs: unlike calls/s, this does not depend on how much of the machine
+    /// other processes take.
+    fn cpu_per_call(&self) -> Option<f64> {
+        self.cpu
+            .map(|cpu| micros(cpu) / self.latencies.len() as f64)
+    }
+
     fn rate(&self) -> f64 {
         self.latencies.len() as f64 / self.wall.as_secs_f64()
     }
@@ -141,6 +151,7 @@ async fn measure<R: RoundTrip>(
     in_flight: usize,
 ) -> Run {
     let per_task = calls / in_flight;
+    let cpu_start = process_cpu();
     let start = Instant::now();
     let mut tasks = JoinSet::new();
     for _ in 0..in_flight {
@@ -159,11 +170,30 @@ async fn measure<R: RoundTrip>(
     while let Some(done) = tasks.join_next().await {
         latencies.extend(done.expect("bench task"));
     }
+    let wall = start.elapsed();
+    let cpu = process_cpu()
+        .zip(cpu_start)
+        .map(|(end, start)| end.saturating_sub(start));
     Run {
         name,
-        wall: start.elapsed(),
+        wall,
+        cpu,
         latencies,
     }
+}
+
+/// User plus system CPU time of this process, from `/proc/self/stat` (Linux; 10 ms ticks).
+fn process_cpu() -> Option<Duration> {
+    const TICKS_PER_SECOND: u64 = 100; // USER_HZ, fixed at 100 in Linux's user-space ABI
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after_name = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = after_name.split(' ').collect();
+    // Fields 14 and 15 of proc(5), counted from 3 after the command name.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(Duration::from_millis(
+        (utime + stime) * 1000 / TICKS_PER_SECOND,
+    ))
 }
 
 fn localhost() -> SocketAddr {
@@ -287,27 +317,38 @@ fn main() {
         micros(verify)
     );
     println!(
-        "| {:<26} | {:>7} | {:>9} | {:>8} | {:>8} |",
-        "mode", "calls", "calls/s", "p50 µs", "p99 µs"
+        "| {:<26} | {:>7} | {:>9} | {:>8} | {:>8} | {:>11} |",
+        "mode", "calls", "calls/s", "p50 µs", "p99 µs", "CPU µs/call"
     );
     println!(
-        "|{:-<28}|{:->9}|{:->11}|{:->10}|{:->10}|",
-        "", "", "", "", ""
+        "|{:-<28}|{:->9}|{:->11}|{:->10}|{:->10}|{:->13}|",
+        "", "", "", "", "", ""
     );
     for run in &runs {
+        let cpu = run
+            .cpu_per_call()
+            .map_or_else(|| "n/a".to_owned(), |c| format!("{c:.1}"));
         println!(
-            "| {:<26} | {:>7} | {:>9.0} | {:>8.1} | {:>8.1} |",
+            "| {:<26} | {:>7} | {:>9.0} | {:>8.1} | {:>8.1} | {:>11} |",
             run.name,
             run.latencies.len(),
             run.rate(),
             micros(run.percentile(0.50)),
             micros(run.percentile(0.99)),
+            cpu,
         );
     }
     let ratio = |signed: &Run, bare: &Run| signed.rate() / bare.rate();
     println!(
-        "\nsigned / bare: sequential {:.2}x, 64 in flight {:.2}x (target >= 0.25x)",
+        "\nsigned / bare, calls/s: sequential {:.2}x, 64 in flight {:.2}x (target >= 0.25x)",
         ratio(&runs[1], &runs[0]),
         ratio(&runs[3], &runs[2]),
     );
+    if let (Some(signed), Some(bare)) = (runs[3].cpu_per_call(), runs[2].cpu_per_call()) {
+        println!(
+            "signed / bare at equal CPU (64 in flight, bare CPU per call / signed CPU per call): \
+             {:.2}x",
+            bare / signed
+        );
+    }
 }

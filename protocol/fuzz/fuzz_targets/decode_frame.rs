@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use subnet_protocol::codec::{decode_frame, decode_payload, encode_frame_to_vec, frame_len};
 use subnet_protocol::MAX_FRAME_BYTES;
+use subnet_protocol::codec::{decode_frame, decode_payload, encode_frame_to_vec, frame_len};
 
 fuzz_target!(|data: &[u8]| {
     if let Some(prefix) = data.first_chunk::<4>() {
@@ -12,7 +12,10 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(envelope) = decode_frame(data, MAX_FRAME_BYTES) {
         let again = encode_frame_to_vec(&envelope, MAX_FRAME_BYTES).expect("decoded fits");
-        assert_eq!(decode_frame(&again, MAX_FRAME_BYTES).expect("re-decodes"), envelope);
+        assert_eq!(
+            decode_frame(&again, MAX_FRAME_BYTES).expect("re-decodes"),
+            envelope
+        );
     }
     let _ = decode_payload(data.to_vec());
 });

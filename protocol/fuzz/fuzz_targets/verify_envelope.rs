@@ -19,7 +19,11 @@ fuzz_target!(|data: &[u8]| {
     let caller = Keypair::from_seed(&[1; 32]);
     let miner = Keypair::from_seed(&[2; 32]);
     let verifier = || {
-        RequestVerifier::new(miner.public(), &ReplayConfig::default(), VerifyingKeyCache::new(4))
+        RequestVerifier::new(
+            miner.public(),
+            &ReplayConfig::default(),
+            VerifyingKeyCache::new(4),
+        )
     };
 
     if let Ok(envelope) = decode_payload(data.to_vec()) {
@@ -39,7 +43,10 @@ fuzz_target!(|data: &[u8]| {
         miner.public(),
         RequestKind::Task,
         RequestId(1),
-        Stamp { nonce: 1, timestamp_ms: NOW },
+        Stamp {
+            nonce: 1,
+            timestamp_ms: NOW,
+        },
         body.to_vec(),
     );
     let frame = encode_frame_to_vec(&request, MAX_FRAME_BYTES).expect("small frame");
@@ -51,5 +58,9 @@ fuzz_target!(|data: &[u8]| {
     let accepted = decode_frame(&mutated, MAX_FRAME_BYTES)
         .ok()
         .and_then(|envelope| verifier().verify(envelope, NOW).ok());
-    assert_eq!(accepted.is_some(), mutated == frame, "tampered frame accepted");
+    assert_eq!(
+        accepted.is_some(),
+        mutated == frame,
+        "tampered frame accepted"
+    );
 });

@@ -13,6 +13,8 @@ use crate::replay::{REPLAY_WINDOW, ReplayConfig};
 pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 64;
 /// Default limit on a server's open connections.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
+/// Default limit on a server's open connections from one IP address.
+pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 16;
 /// Default time a connection may be silent before it is closed: 30 s.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default time a TLS handshake may take: 5 s.
@@ -44,6 +46,7 @@ pub struct NetConfig {
     pub(crate) max_answer_bytes: usize,
     pub(crate) max_concurrent_streams: u32,
     pub(crate) max_connections: usize,
+    pub(crate) max_connections_per_ip: usize,
     pub(crate) idle_timeout: Duration,
     pub(crate) handshake_timeout: Duration,
     pub(crate) request_timeout: Duration,
@@ -90,6 +93,7 @@ impl Default for NetConfig {
             max_answer_bytes: MAX_ANSWER_FRAME_BYTES,
             max_concurrent_streams: DEFAULT_MAX_CONCURRENT_STREAMS,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
@@ -127,6 +131,13 @@ impl NetConfig {
     /// [`DEFAULT_MAX_CONNECTIONS`].
     pub fn max_connections(&mut self, connections: usize) -> &mut Self {
         self.max_connections = connections;
+        self
+    }
+
+    /// Connections a server holds at once from one IP address, so that one host cannot take
+    /// every slot of `max_connections`. Default [`DEFAULT_MAX_CONNECTIONS_PER_IP`].
+    pub fn max_connections_per_ip(&mut self, connections: usize) -> &mut Self {
+        self.max_connections_per_ip = connections;
         self
     }
 
@@ -187,6 +198,9 @@ impl NetConfig {
         }
         if self.max_connections == 0 {
             return zero("max_connections");
+        }
+        if self.max_connections_per_ip == 0 {
+            return zero("max_connections_per_ip");
         }
         if self.handshake_timeout.is_zero() {
             return zero("handshake_timeout");

@@ -55,7 +55,8 @@ pub use cert::{CertError, SERVER_NAME, ServerCert};
 pub use client::{CallError, Client};
 pub use config::{
     ConfigError, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONCURRENT_STREAMS,
-    DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT, MAX_TIMEOUT, NetConfig,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_REQUEST_TIMEOUT, MAX_TIMEOUT,
+    NetConfig,
 };
 pub use frame_io::StreamError;
 pub use server::{Handler, Server, ServerStats};

@@ -12,10 +12,11 @@
 //! control), bytes buffered per connection (receive windows sized to whole frames), a handshake
 //! timeout and a per-request deadline.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use quinn::{Connection, Endpoint, Incoming, RecvStream, SendStream, VarInt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
@@ -103,7 +104,8 @@ impl ServerStats {
             .collect()
     }
 
-    /// Connections refused because the server was at `max_connections`.
+    /// Connections refused because the server was at `max_connections`, or the peer's address
+    /// at `max_connections_per_ip`.
     pub fn refused_connections(&self) -> u64 {
         self.refused_connections.load(Ordering::Relaxed)
     }
@@ -199,6 +201,7 @@ impl Server {
             nonces: NonceSource::new(),
         });
         let limit = Arc::new(Semaphore::new(shared.config.max_connections));
+        let per_ip = Arc::new(PerIpLimit::new(shared.config.max_connections_per_ip));
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut connections = JoinSet::new();
         tokio::pin!(shutdown);
@@ -207,7 +210,12 @@ impl Server {
                 () = &mut shutdown => break,
                 incoming = self.endpoint.accept() => {
                     let Some(incoming) = incoming else { break };
-                    let Ok(permit) = Arc::clone(&limit).try_acquire_owned() else {
+                    let ip = incoming.remote_address().ip();
+                    let permits = Arc::clone(&limit)
+                        .try_acquire_owned()
+                        .ok()
+                        .zip(PerIpLimit::acquire(&per_ip, ip));
+                    let Some(permit) = permits else {
                         shared.stats.refused_connections.fetch_add(1, Ordering::Relaxed);
                         incoming.refuse();
                         continue;
@@ -247,6 +255,56 @@ impl Server {
     }
 }
 
+/// Open connections per peer IP address.
+struct PerIpLimit {
+    max: usize,
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One connection's share of its IP's limit; released on drop.
+struct IpPermit {
+    limit: Arc<PerIpLimit>,
+    ip: IpAddr,
+}
+
+impl PerIpLimit {
+    fn new(max: usize) -> Self {
+        Self {
+            max,
+            open: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn acquire(limit: &Arc<Self>, ip: IpAddr) -> Option<IpPermit> {
+        let mut open = limit.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = open.entry(ip).or_insert(0);
+        if *count >= limit.max {
+            return None;
+        }
+        *count = count.saturating_add(1);
+        Some(IpPermit {
+            limit: Arc::clone(limit),
+            ip,
+        })
+    }
+}
+
+impl Drop for IpPermit {
+    fn drop(&mut self) {
+        let mut open = self
+            .limit
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&self.ip) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
 fn log_join(done: Result<(), tokio::task::JoinError>) {
     if let Err(e) = done
         && e.is_panic()
@@ -258,7 +316,7 @@ fn log_join(done: Result<(), tokio::task::JoinError>) {
 async fn serve_connection<H: Handler>(
     shared: Arc<Shared<H>>,
     incoming: Incoming,
-    _permit: OwnedSemaphorePermit,
+    _permit: (OwnedSemaphorePermit, IpPermit),
     mut stop: watch::Receiver<bool>,
 ) {
     let peer = incoming.remote_address();
@@ -340,7 +398,11 @@ async fn serve_stream<H: Handler>(
     )
     .await
     {
-        Ok(Ok(())) => {}
+        Ok(Ok(())) => {
+            // Closing the connection (as shutdown does once its streams end) discards stream
+            // data the peer has not acknowledged: hold this stream until the answer arrived.
+            let _ = timeout(shared.config.request_timeout, send.stopped()).await;
+        }
         Ok(Err(e)) => debug!(%peer, error = %e, "answer not delivered"),
         Err(_) => debug!(%peer, "answer write timed out"),
     }

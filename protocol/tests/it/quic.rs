@@ -423,3 +423,31 @@ async fn shutdown_stops_serving() {
     );
     client.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_take_every_connection_slot() {
+    let mut config = test_config();
+    config.max_connections_per_ip(1);
+    let server = start_server(config);
+    let (addr, fp, hotkey) = (server.addr, server.fingerprint, server.hotkey);
+    let first = client(1);
+    first
+        .call(addr, fp, hotkey, RequestKind::Health, vec![])
+        .await
+        .unwrap();
+    let second = client(3);
+    let err = second
+        .call(addr, fp, hotkey, RequestKind::Health, vec![])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CallError::Handshake(_)), "{err:?}");
+    assert_eq!(server.stats.refused_connections(), 1);
+    // The first client's connection keeps working.
+    first
+        .call(addr, fp, hotkey, RequestKind::Health, vec![])
+        .await
+        .unwrap();
+    first.close().await;
+    second.close().await;
+    server.shutdown().await;
+}
