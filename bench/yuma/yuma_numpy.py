@@ -12,6 +12,7 @@ comparison is between two implementations of the same epoch.
 """
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -200,17 +201,21 @@ def random_inputs(n, validators, rng):
     return params, inputs
 
 
-def time_epoch(n, validators, min_seconds=1.0):
+def time_epoch(n, validators, min_seconds=1.0, min_runs=5):
+    """Seconds per epoch over repeated runs (after one warm-up): (best, median, mean, runs)."""
     rng = np.random.default_rng(42)
     params, inputs = random_inputs(n, validators, rng)
     epoch(params, inputs)  # warm up
-    runs, start = 0, time.perf_counter()
+    times = []
+    start = time.perf_counter()
     while True:
+        t0 = time.perf_counter()
         epoch(params, inputs)
-        runs += 1
-        elapsed = time.perf_counter() - start
-        if elapsed >= min_seconds and runs >= 3:
-            return elapsed / runs
+        times.append(time.perf_counter() - t0)
+        if time.perf_counter() - start >= min_seconds and len(times) >= min_runs:
+            break
+    times.sort()
+    return times[0], times[len(times) // 2], sum(times) / len(times), len(times)
 
 
 def main():
@@ -218,18 +223,25 @@ def main():
     ap.add_argument("--check", help="fixtures directory to verify against")
     ap.add_argument("--time", nargs="*", default=[], help="n:validators sizes to time")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--min-seconds", type=float, default=1.0,
+                    help="time each size for at least this long (and at least 5 runs)")
     args = ap.parse_args()
     if args.check and not check(args.check):
         return 1
     results = []
     for size in args.time:
         n, v = (int(x) for x in size.split(":"))
-        results.append({"n": n, "validators": v, "seconds": time_epoch(n, v)})
+        best, median, mean, runs = time_epoch(n, v, args.min_seconds)
+        results.append({"n": n, "validators": v, "seconds": mean, "best_seconds": best,
+                        "median_seconds": median, "runs": runs})
     if args.json:
-        print(json.dumps({"numpy": np.__version__, "results": results}))
+        threads = {k: os.environ.get(k) for k in
+                   ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+        print(json.dumps({"numpy": np.__version__, "threads_env": threads, "results": results}))
     else:
         for r in results:
-            print(f"n={r['n']:5} validators={r['validators']:4} {r['seconds'] * 1e3:9.3f} ms")
+            print(f"n={r['n']:5} validators={r['validators']:4} best {r['best_seconds'] * 1e3:9.3f}"
+                  f" ms, median {r['median_seconds'] * 1e3:9.3f} ms ({r['runs']} runs)")
     return 0
 
 

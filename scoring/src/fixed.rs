@@ -22,32 +22,34 @@ const FRAC32: u32 = 32;
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct U64Divisor {
     d: u64,
-    /// `⌊2⁶⁴ / d⌋` (0 for `d = 1`, handled apart).
+    /// `⌊2⁶⁴ / d⌋`, or `2⁶⁴ − 1` for `d = 1`.
     m: u64,
 }
 
 impl U64Divisor {
     /// `None` for `d = 0`.
+    #[inline]
     pub(crate) fn new(d: u64) -> Option<Self> {
         let m = (1_u128 << 64).checked_div(u128::from(d))?;
         Some(Self {
             d,
-            m: u64::try_from(m).unwrap_or(0),
+            // For d = 1, 2⁶⁴ − 1 keeps the estimate within one below the quotient, like the rest.
+            m: u64::try_from(m).unwrap_or(u64::MAX),
         })
     }
 
     /// `⌊x / d⌋`.
+    #[inline]
     pub(crate) fn div(self, x: u64) -> u64 {
-        if self.d == 1 {
-            return x;
-        }
-        // x·m/2⁶⁴ lies in (x/d − 1, x/d], so the estimate is the quotient or one less.
+        // m is ⌊2⁶⁴/d⌋ (2⁶⁴ − 1 for d = 1), so x·m/2⁶⁴ lies in (x/d − 1, x/d] and the estimate is
+        // the quotient or one less.
         let q = u64::try_from((u128::from(x).wrapping_mul(u128::from(self.m))) >> 64).unwrap_or(0);
         let r = x.wrapping_sub(q.wrapping_mul(self.d));
         if r >= self.d { q.wrapping_add(1) } else { q }
     }
 
     /// `a.safe_div(divisor)` for the I32F32 whose bits are `d`, fast when `0 ≤ a < 1`.
+    #[inline]
     pub(crate) fn div_fixed(self, a: I32F32) -> I32F32 {
         match u64::try_from(a.0) {
             Ok(bits) if bits >> FRAC32 == 0 => {
@@ -129,6 +131,19 @@ impl I32F32 {
     pub fn checked_mul(self, rhs: Self) -> Option<Self> {
         let product = i128::from(self.0).wrapping_mul(i128::from(rhs.0));
         i64::try_from(product >> FRAC32).ok().map(Self)
+    }
+
+    /// [`Self::saturating_mul`], with a fast path when both operands are in `[0, 1]` (the epoch's
+    /// proportions): their 128-bit product shifted back fits in 33 bits, so it cannot saturate.
+    #[inline]
+    #[must_use]
+    pub(crate) fn mul_fast(self, rhs: Self) -> Self {
+        match (u64::try_from(self.0), u64::try_from(rhs.0)) {
+            (Ok(a), Ok(b)) if a <= 1 << FRAC32 && b <= 1 << FRAC32 => {
+                Self(i64::try_from(mul_unit(a, b)).unwrap_or(i64::MAX))
+            }
+            _ => self.saturating_mul(rhs),
+        }
     }
 
     /// `a · b` floored, saturating at the type bounds.
@@ -280,7 +295,16 @@ impl I64F64 {
             return Self::ZERO;
         }
         let negative = (self.0 < 0) != (rhs.0 < 0);
-        let Some(magnitude) = div_shl64(self.0.unsigned_abs(), rhs.0.unsigned_abs()) else {
+        let (a, b) = (self.0.unsigned_abs(), rhs.0.unsigned_abs());
+        if !negative && a as u64 == 0 && b as u64 == 0 {
+            // Two integers (stake is normalised as such): ⌊(a·2⁶⁴)/b⌋ = ⌊(a/2⁶⁴)·2⁶⁴ / (b/2⁶⁴)⌋,
+            // whose dividend fits in 128 bits since a/2⁶⁴ < 2⁶³.
+            let quotient = ((a >> 64) << 64).checked_div(b >> 64);
+            return quotient
+                .and_then(|q| i128::try_from(q).ok())
+                .map_or(Self::ZERO, Self);
+        }
+        let Some(magnitude) = div_shl64(a, b) else {
             return Self::ZERO;
         };
         let Ok(magnitude) = i128::try_from(magnitude) else {
@@ -330,6 +354,14 @@ fn div_shl64(a: u128, b: u128) -> Option<u128> {
         }
     }
     Some((high << 64) | low)
+}
+
+/// `⌊a · b⌋` on I32F32 bits of values in `[0, 1]` (bits at most 2³²): the 128-bit product shifted
+/// back fits in 33 bits, so this is [`I32F32::saturating_mul`] without the saturation.
+#[inline]
+pub(crate) fn mul_unit(a: u64, b: u64) -> u64 {
+    // At most 2⁶⁴ >> 32 = 2³² for operands at most 2³²: the cast keeps every bit.
+    (u128::from(a).wrapping_mul(u128::from(b)) >> FRAC32) as u64
 }
 
 fn saturate_i128_to_i64(v: i128) -> i64 {
@@ -382,11 +414,68 @@ pub fn exp_series(x: I32F32) -> Option<I32F32> {
 pub fn exp_safe(x: I32F32) -> I32F32 {
     let limit = I32F32::saturating_from_int(20);
     let clamped = x.clamp(limit.saturating_neg(), limit);
-    exp_series(clamped).unwrap_or(if clamped <= I32F32::ZERO {
+    exp_clamped(clamped).unwrap_or(if clamped <= I32F32::ZERO {
         I32F32::ZERO
     } else {
         I32F32::MAX
     })
+}
+
+/// `⌊2⁶⁴ / d⌋` for `d ≥ 2³²` (a divisor of at least 1.0), i.e. the bits of `ONE ÷ d` in I32F32.
+#[inline]
+pub(crate) fn recip_bits(d: u64) -> Option<u64> {
+    if d >> FRAC32 == 0 {
+        return None;
+    }
+    Some(if d.is_power_of_two() {
+        1_u64 << (64_u32.wrapping_sub(d.trailing_zeros()) & 63)
+    } else {
+        // 2⁶⁴ is not a multiple of d, so ⌊2⁶⁴ / d⌋ = ⌊(2⁶⁴ − 1) / d⌋: a 64-bit division.
+        u64::MAX.checked_div(d)?
+    })
+}
+
+/// One term of the series per listed index `i`: `term ← ⌊⌊term · x⌋ / i⌋`, added to `result`;
+/// leaves `$series` once a term is 0 (every later one is 0 too). Unrolled so that each division
+/// is by a literal, which compiles to a multiply and a shift.
+macro_rules! series_terms {
+    ($series:lifetime, $term:ident, $result:ident, $x:ident; $($i:literal)*) => {
+        $(
+            let product = u128::from($term).wrapping_mul(u128::from($x)) >> FRAC32;
+            $term = u64::try_from(product).ok()?.wrapping_div($i);
+            if $term == 0 {
+                break $series;
+            }
+            $result = $result.wrapping_add($term);
+        )*
+    };
+}
+
+/// [`exp_series`] for `|x| ≤ 20` (what [`exp_safe`] passes), bit-identical, in u64 arithmetic.
+///
+/// Every operand is non-negative there and the largest term (`20²⁰/20!` ≈ 4.3·10⁷) times `|x|`
+/// stays far below 2⁶³, so the checked operations never fail; the terms only shrink once they are
+/// 0, which ends the loop early. `None` outside the range (the caller uses [`exp_series`]).
+fn exp_clamped(x: I32F32) -> Option<I32F32> {
+    if x == I32F32::ZERO {
+        return Some(I32F32::ONE);
+    }
+    if x == I32F32::ONE {
+        return Some(I32F32::E);
+    }
+    let operand = x.0.unsigned_abs();
+    if operand > 20_u64 << FRAC32 {
+        return exp_series(x);
+    }
+    let mut result = operand.wrapping_add(1 << FRAC32);
+    let mut term = operand;
+    // ⌊term · x⌋ then ⌊· / i⌋: what `checked_mul` then `checked_div(i)` give on u64 bits.
+    'series: {
+        series_terms!('series, term, result, operand;
+            2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31);
+    }
+    let bits = if x.0 < 0 { recip_bits(result)? } else { result };
+    i64::try_from(bits).ok().map(I32F32)
 }
 
 impl I32F32 {
@@ -525,6 +614,20 @@ mod tests {
         assert_eq!(big.safe_div(sum).to_bits(), (1_i128 << 64) / 3);
         // Quotient overflow gives 0.
         assert_eq!(big.safe_div(I64F64::from_bits(1)), I64F64::ZERO);
+        // The integer fast path agrees with the long division.
+        let mut x: u64 = 11;
+        for _ in 0..5000 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let (p, q) = (x >> (x % 64), (x >> 1) | 1);
+            let (a, b) = (
+                I64F64::saturating_from_u64(p),
+                I64F64::saturating_from_u64(q),
+            );
+            let want = div_shl64(a.to_bits().unsigned_abs(), b.to_bits().unsigned_abs())
+                .and_then(|v| i128::try_from(v).ok())
+                .map_or(I64F64::ZERO, I64F64::from_bits);
+            assert_eq!(a.safe_div(b), want, "{p} / {q}");
+        }
         // Negative operands truncate toward zero.
         assert_eq!(
             I64F64::from_bits(-(1 << 64)).safe_div(b).to_bits(),
@@ -617,6 +720,73 @@ mod tests {
             exp_series(I32F32::ONE.saturating_neg()),
             Some(I32F32::ONE.safe_div(series_one))
         );
+    }
+
+    #[test]
+    fn fast_mul_matches_saturating_mul() {
+        let mut x: u64 = 3;
+        let one = 1_i64 << 32;
+        let mut values = vec![0, 1, one - 1, one, one + 1, -1, -one, i64::MAX, i64::MIN];
+        for _ in 0..2000 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            values.push((x >> 31) as i64);
+            values.push((x >> 40) as i64 - (1 << 23));
+        }
+        for &a in &values {
+            for &b in values.iter().step_by(7) {
+                assert_eq!(
+                    fx(a).mul_fast(fx(b)),
+                    fx(a).saturating_mul(fx(b)),
+                    "{a} * {b}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn fast_exp_matches_series() {
+        let mut x: u64 = 7;
+        let limit = 20_i64 << 32;
+        let check = |bits: i64| {
+            let v = fx(bits);
+            assert_eq!(exp_clamped(v), exp_series(v), "exp({bits:#x})");
+        };
+        for bits in [
+            0,
+            1,
+            -1,
+            1 << 32,
+            -(1 << 32),
+            limit,
+            -limit,
+            limit - 1,
+            1 << 31,
+        ] {
+            check(bits);
+        }
+        for k in -20_i64..=20 {
+            check(k << 32);
+            check((k << 32) + 1);
+        }
+        for _ in 0..20_000 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let bits = ((x >> 20) as i64) % limit;
+            check(bits);
+            check(-bits);
+            check(bits >> (x % 40));
+        }
+        for d in [
+            1_u64 << 32,
+            (1 << 32) + 1,
+            3 << 32,
+            1 << 40,
+            u64::MAX >> 1,
+            12_345 << 20,
+        ] {
+            let want = ((1_u128 << 64) / u128::from(d)) as u64;
+            assert_eq!(recip_bits(d), Some(want), "{d}");
+        }
+        assert_eq!(recip_bits((1 << 32) - 1), None);
     }
 
     #[test]

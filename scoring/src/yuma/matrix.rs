@@ -1,4 +1,4 @@
-//! The u16 matrices an epoch reads (weights, bonds) and the row-compressed form it computes on.
+//! The u16 matrices an epoch reads (weights, bonds) and in-place read access to their rows.
 
 use super::EpochError;
 
@@ -46,8 +46,13 @@ impl U16Matrix {
         }
     }
 
-    /// Checks the shape against `n` and builds the row-compressed form.
-    pub(crate) fn to_csr(&self, n: usize, field: &'static str) -> Result<Csr<u16>, EpochError> {
+    /// Checks the shape against `n` (row count, dense row lengths, sparse columns in range and
+    /// strictly increasing) and gives read access to the rows. Errors name `field`.
+    pub(crate) fn checked_rows(
+        &self,
+        n: usize,
+        field: &'static str,
+    ) -> Result<Rows<'_>, EpochError> {
         if self.rows() != n {
             return Err(EpochError::LengthMismatch {
                 field,
@@ -55,14 +60,6 @@ impl U16Matrix {
                 found: self.rows(),
             });
         }
-        let entries = match self {
-            Self::Dense(rows) => rows
-                .iter()
-                .map(|r| r.iter().filter(|v| **v != 0).count())
-                .sum(),
-            Self::Sparse(rows) => rows.iter().map(Vec::len).sum(),
-        };
-        let mut csr = Csr::with_capacity(n, entries);
         match self {
             Self::Dense(rows) => {
                 for (row, values) in rows.iter().enumerate() {
@@ -74,21 +71,27 @@ impl U16Matrix {
                             found: values.len(),
                         });
                     }
-                    // n ≤ 65536 is checked by the caller, so every column index fits a u16.
-                    for (j, &v) in (0..=u16::MAX).zip(values) {
-                        if v != 0 {
-                            csr.cols.push(j);
-                            csr.vals.push(v);
-                        }
-                    }
-                    csr.offsets.push(csr.cols.len());
                 }
+                Ok(Rows::Dense(rows))
             }
             Self::Sparse(rows) => {
                 for (row, entries) in rows.iter().enumerate() {
-                    let mut previous: Option<u16> = None;
-                    for &(j, v) in entries {
-                        if usize::from(j) >= n {
+                    // Fast check (no early exit, so it vectorises): strictly increasing columns
+                    // whose last is in range. Only a failing row is walked to name its first error.
+                    let mut increasing = true;
+                    let mut previous = -1_i32;
+                    for &(j, _) in entries {
+                        increasing &= i32::from(j) > previous;
+                        previous = i32::from(j);
+                    }
+                    if increasing && entries.last().is_none_or(|&(j, _)| usize::from(j) < n) {
+                        continue;
+                    }
+                    // The next column must be at least `next`: strictly increasing.
+                    let mut next = 0_usize;
+                    for &(j, _) in entries {
+                        let column = usize::from(j);
+                        if column >= n {
                             return Err(EpochError::ColumnOutOfRange {
                                 field,
                                 row,
@@ -96,91 +99,134 @@ impl U16Matrix {
                                 n,
                             });
                         }
-                        if previous.is_some_and(|p| p >= j) {
+                        if column < next {
                             return Err(EpochError::UnsortedRow { field, row });
                         }
-                        previous = Some(j);
-                        csr.cols.push(j);
-                        csr.vals.push(v);
+                        next = column.wrapping_add(1);
                     }
-                    csr.offsets.push(csr.cols.len());
+                }
+                Ok(Rows::Sparse(rows))
+            }
+        }
+    }
+}
+
+/// Dense rows are scanned this many cells at a time, skipping all-zero runs with one OR-reduction.
+const DENSE_CHUNK: usize = 32;
+
+/// The rows of a [`U16Matrix`] whose shape [`U16Matrix::checked_rows`] accepted, read in place.
+///
+/// An entry is every `(column, value)` of a sparse row (explicit zeros included) or every non-zero
+/// cell of a dense row, in increasing column order.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Rows<'a> {
+    /// `n` rows of `n` values.
+    Dense(&'a [Vec<u16>]),
+    /// `n` rows of sorted `(column, value)` entries.
+    Sparse(&'a [Vec<(u16, u16)>]),
+}
+
+impl Rows<'_> {
+    /// An upper bound on the number of entries of row `i` (`n` for a dense row).
+    pub(crate) fn len_bound(&self, i: usize) -> usize {
+        match self {
+            Self::Dense(rows) => rows.get(i).map_or(0, Vec::len),
+            Self::Sparse(rows) => rows.get(i).map_or(0, Vec::len),
+        }
+    }
+
+    /// The sum of row `i`'s values.
+    pub(crate) fn sum(&self, i: usize) -> u64 {
+        match self {
+            Self::Dense(rows) => rows
+                .get(i)
+                .map_or(0, |row| row.iter().map(|&v| u64::from(v)).sum()),
+            Self::Sparse(rows) => rows
+                .get(i)
+                .map_or(0, |row| row.iter().map(|&(_, v)| u64::from(v)).sum()),
+        }
+    }
+
+    /// The value at row `i`, column `j` (0 when absent).
+    pub(crate) fn get(&self, i: usize, j: u16) -> u16 {
+        match self {
+            Self::Dense(rows) => rows
+                .get(i)
+                .and_then(|row| row.get(usize::from(j)))
+                .copied()
+                .unwrap_or(0),
+            Self::Sparse(rows) => rows.get(i).map_or(0, |row| {
+                row.binary_search_by_key(&j, |&(c, _)| c)
+                    .ok()
+                    .and_then(|k| row.get(k))
+                    .map_or(0, |&(_, v)| v)
+            }),
+        }
+    }
+
+    /// Calls `f(column, value)` for each entry of row `i`, in column order.
+    #[inline]
+    pub(crate) fn for_each(&self, i: usize, mut f: impl FnMut(u16, u16)) {
+        match self {
+            Self::Dense(rows) => {
+                let row = rows.get(i).map(Vec::as_slice).unwrap_or_default();
+                // n ≤ 65536 is checked by the caller, so every column index fits a u16.
+                let mut j = 0_u16;
+                for chunk in row.chunks(DENSE_CHUNK) {
+                    if chunk.iter().fold(0, |acc, &v| acc | v) == 0 {
+                        j = j.wrapping_add(DENSE_CHUNK as u16);
+                        continue;
+                    }
+                    for &v in chunk {
+                        if v != 0 {
+                            f(j, v);
+                        }
+                        j = j.wrapping_add(1);
+                    }
+                }
+            }
+            Self::Sparse(rows) => {
+                for &(j, v) in rows.get(i).map(Vec::as_slice).unwrap_or_default() {
+                    f(j, v);
                 }
             }
         }
-        Ok(csr)
     }
-}
 
-/// Row-compressed sparse matrix: row `i` holds entries `offsets[i]..offsets[i+1]` of
-/// `cols`/`vals`, columns strictly increasing within a row.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Csr<T> {
-    pub(crate) offsets: Vec<usize>,
-    pub(crate) cols: Vec<u16>,
-    pub(crate) vals: Vec<T>,
-}
-
-impl<T: Copy> Csr<T> {
-    /// An empty matrix ready for `n` rows to be pushed.
-    pub(crate) fn with_rows(n: usize) -> Self {
-        let mut offsets = Vec::with_capacity(n.saturating_add(1));
-        offsets.push(0);
-        Self {
-            offsets,
-            cols: Vec::new(),
-            vals: Vec::new(),
+    /// Calls `f(column, value)` for the entries of row `i` with `first ≤ column < end`, in
+    /// column order. Reading a row block by block from left to right, a sparse row resumes at
+    /// `*cursor` (start it at 0) and leaves it after the last entry read.
+    #[inline]
+    pub(crate) fn for_each_in(
+        &self,
+        i: usize,
+        first: usize,
+        end: usize,
+        cursor: &mut usize,
+        mut f: impl FnMut(u16, u16),
+    ) {
+        match self {
+            Self::Dense(rows) => {
+                let row = rows.get(i).map(Vec::as_slice).unwrap_or_default();
+                let cells = row.get(first..end.min(row.len())).unwrap_or_default();
+                let mut j = u16::try_from(first).unwrap_or(u16::MAX);
+                for &v in cells {
+                    if v != 0 {
+                        f(j, v);
+                    }
+                    j = j.wrapping_add(1);
+                }
+            }
+            Self::Sparse(rows) => {
+                let row = rows.get(i).map(Vec::as_slice).unwrap_or_default();
+                let rest = row.get(*cursor..).unwrap_or_default();
+                // The block's entries end at the first column ≥ end (rows are sorted).
+                let len = rest.partition_point(|&(j, _)| usize::from(j) < end);
+                for &(j, v) in rest.get(..len).unwrap_or_default() {
+                    f(j, v);
+                }
+                *cursor = cursor.wrapping_add(len);
+            }
         }
-    }
-
-    /// An empty matrix ready for `n` rows holding up to `entries` entries without reallocating.
-    pub(crate) fn with_capacity(n: usize, entries: usize) -> Self {
-        let mut csr = Self::with_rows(n);
-        csr.cols.reserve(entries);
-        csr.vals.reserve(entries);
-        csr
-    }
-
-    /// Number of rows.
-    pub(crate) fn n_rows(&self) -> usize {
-        self.offsets.len().saturating_sub(1)
-    }
-
-    /// The entry range of row `i` (empty when out of range).
-    pub(crate) fn range(&self, i: usize) -> core::ops::Range<usize> {
-        let start = self.offsets.get(i).copied().unwrap_or(0);
-        let end = self
-            .offsets
-            .get(i.saturating_add(1))
-            .copied()
-            .unwrap_or(start);
-        start..end
-    }
-
-    /// Columns and values of row `i`.
-    pub(crate) fn row(&self, i: usize) -> (&[u16], &[T]) {
-        let range = self.range(i);
-        (
-            self.cols.get(range.clone()).unwrap_or_default(),
-            self.vals.get(range).unwrap_or_default(),
-        )
-    }
-
-    /// Appends an entry to the row being built.
-    pub(crate) fn push(&mut self, col: u16, val: T) {
-        self.cols.push(col);
-        self.vals.push(val);
-    }
-
-    /// Closes the row being built.
-    pub(crate) fn end_row(&mut self) {
-        self.offsets.push(self.cols.len());
-    }
-
-    /// Iterates rows as `(row, columns, values)`.
-    pub(crate) fn iter_rows(&self) -> impl Iterator<Item = (usize, &[u16], &[T])> {
-        (0..self.n_rows()).map(move |i| {
-            let (cols, vals) = self.row(i);
-            (i, cols, vals)
-        })
     }
 }

@@ -6,16 +6,19 @@
 //! | --- | --- | --- |
 //! | §4.1 | activity | [`prepare::activity`] |
 //! | §4.2 | stake, threshold, permits | [`prepare::stake_weights`], [`prepare::top_k_nonzero`], [`prepare::new_validator_permits`], [`prepare::epoch_permits`] |
-//! | §4.3 | active stake, weight masks, row normalise | [`prepare::active_stake`], `prepare::masked_weights` |
-//! | §5.1 | kappa-median consensus | [`consensus::weighted_median`], `consensus::consensus` |
-//! | §5.2–5.4 | clipping, validator trust, ranks/incentive, trust, bond weights | `consensus::clip`, `consensus::row_sums`, `consensus::ranks`, `consensus::bond_weights` |
+//! | §4.3 | active stake, weight masks, row normalise | [`prepare::active_stake`], `prepare::MaskedWeights` |
+//! | §5.1 | kappa-median consensus | [`consensus::weighted_median`] (the chain's search), `consensus::consensus` |
+//! | §5.2–5.4 | clipping, validator trust, ranks/incentive, trust, bond weights | `consensus::Clip::row`, `consensus::Ranks` |
 //! | §6 | bond column reset | [`bonds::bond_reset_columns`] |
 //! | §7 | bonds and dividends | `bonds::original`, `bonds::yuma3`, [`bonds::liquid_alpha`], `bonds::storage_rows` |
 //! | §8 | emission split | [`emission::emission_split`] |
 //!
-//! Everything is computed on row-compressed matrices holding only the entries that exist, so the
-//! cost follows the number of weights set (in practice only validator rows are non-empty) rather
-//! than `n²`. Dense and sparse inputs ([`U16Matrix`]) give identical outputs.
+//! The cost follows the number of entries that exist (in practice only validator rows are
+//! non-empty) rather than `n²`, and the stored matrices are read in place: the masked,
+//! normalised weights are recomputed on each read rather than copied, consensus gathers the
+//! voters' rows a block of columns at a time, and one pass per row does clipping, ranks and
+//! the bond EMA, writing the bond rows that the output returns. Dense and sparse inputs
+//! ([`U16Matrix`]) give identical outputs.
 
 pub mod bonds;
 pub mod consensus;
@@ -269,8 +272,8 @@ pub fn epoch(inputs: &EpochInputs, params: &EpochParams) -> Result<EpochOutput, 
     if let Some(v) = inputs.bonds_reset_cols.as_deref() {
         check_len("bonds_reset_cols", v, n)?;
     }
-    let weights_stored = inputs.weights.to_csr(n, "weights")?;
-    let bonds_stored = inputs.bonds_prev.to_csr(n, "bonds_prev")?;
+    let weights_stored = inputs.weights.checked_rows(n, "weights")?;
+    let bonds_stored = inputs.bonds_prev.checked_rows(n, "bonds_prev")?;
     let owner = params.owner_uid.filter(|&uid| usize::from(uid) < n);
 
     // §4.2 stake and permits, §4.3 active stake and weights.
@@ -279,8 +282,8 @@ pub fn epoch(inputs: &EpochInputs, params: &EpochParams) -> Result<EpochOutput, 
         prepare::new_validator_permits(&stake, params.max_allowed_validators, owner);
     let permits = prepare::epoch_permits(&inputs.validator_permits_prev, owner);
     let active_stake = prepare::active_stake(&stake, &inputs.active, &permits);
-    let weights = prepare::masked_weights(
-        &weights_stored,
+    let weights = prepare::MaskedWeights::new(
+        weights_stored,
         &prepare::WeightMasks {
             permits: &permits,
             owner,
@@ -289,49 +292,44 @@ pub fn epoch(inputs: &EpochInputs, params: &EpochParams) -> Result<EpochOutput, 
         },
     );
 
-    // §5 consensus, clipping, trust, incentive, bond weights.
+    // §5.1 consensus; §5.2–5.4 (clipping, trust, ranks, bond weights) run row by row inside the
+    // bond pass, which reads each weight row once more.
     let consensus = consensus::consensus(
         &active_stake,
         &weights,
         I32F32::from_u16_ratio(params.kappa),
     );
-    let clipped = consensus::clip(&weights, &consensus);
-    let validator_trust = consensus::row_sums(&weights, &clipped.vals);
-    let ranks = consensus::ranks(&weights, &clipped.vals, &active_stake);
-    let preranks = consensus::ranks(&weights, &weights.vals, &active_stake);
-    let trust = ranks
-        .iter()
-        .zip(&preranks)
-        .map(|(r, p)| r.safe_div(*p))
-        .collect();
-    let incentive = prepare::normalized(ranks);
-    let bond_weights = consensus::bond_weights(
-        &weights,
-        &clipped,
-        I32F32::from_u16_ratio(params.bonds_penalty),
-    );
+    let clip = consensus::Clip::new(&consensus, I32F32::from_u16_ratio(params.bonds_penalty));
 
     // §6 and §7 bonds and dividends.
     let bond_inputs = bonds::BondInputs {
-        bonds_prev: &bonds_stored,
+        bonds_prev: bonds_stored,
         reset_cols: inputs.bonds_reset_cols.as_deref(),
         weights: &weights,
-        bond_weights: &bond_weights,
+        clip: &clip,
         active_stake: &active_stake,
-        incentive: &incentive,
         consensus: &consensus,
     };
-    let outcome = if params.yuma3_enabled {
+    let mut ema = if params.yuma3_enabled {
         bonds::yuma3(&bond_inputs, params)
     } else {
         bonds::original(&bond_inputs, params)
     };
-    let bonds = bonds::storage_rows(&outcome.stored, &validator_permits, &permits);
+    let (ranks, trust) = ema.ranks.ranks_and_trust();
+    let incentive = prepare::normalized(ranks);
+    let dividends = if params.yuma3_enabled {
+        bonds::yuma3_dividends(&ema, &incentive, &active_stake)
+    } else {
+        bonds::original_dividends(&mut ema, &incentive)
+    };
+    let liquid_alpha_used = ema.liquid_alpha_used;
+    let validator_trust = core::mem::take(&mut ema.ranks.validator_trust);
+    let bonds = bonds::storage_rows(ema.rows, &validator_permits, &permits);
 
     // §8 emission.
     let split = emission::emission_split(
         &incentive,
-        &outcome.dividends,
+        &dividends,
         &active_stake,
         &stake,
         params.rao_emission,
@@ -344,13 +342,13 @@ pub fn epoch(inputs: &EpochInputs, params: &EpochParams) -> Result<EpochOutput, 
         validator_trust,
         incentive,
         trust,
-        dividends: outcome.dividends,
+        dividends,
         emission_incentive_share: split.server_share,
         emission_dividend_share: split.validator_share,
         emission_combined_share: split.combined_share,
         validator_permits,
         emission_fallback: split.fallback,
-        liquid_alpha_used: outcome.liquid_alpha_used,
+        liquid_alpha_used,
         bonds,
         server_emission: split.server_emission,
         validator_emission: split.validator_emission,

@@ -1,6 +1,6 @@
 //! Preparation (YUMA_SPEC §4): activity, stake and validator permits, active stake, weight masks.
 
-use super::matrix::Csr;
+use super::matrix::Rows;
 use crate::fixed::{I32F32, I64F64, U64Divisor};
 
 /// §4.1 activity: `active_i = ¬(last_update_i + activity_cutoff < current_block)`.
@@ -142,71 +142,229 @@ pub(crate) struct WeightMasks<'a> {
     pub(crate) commits: Option<(&'a [Option<u64>], &'a [u64])>,
 }
 
-/// §4.3 steps 2–7: stored weights as numbers, masked, then row-normalised.
-///
-/// Drops rows without a permit, self-weights except the owner's, outdated weights and (with
-/// commit-reveal) weights committed before the target registered; each remaining row is divided
-/// by its sum when that is positive. Explicit zero entries stay (they matter only to
-/// [`EpochParams::yuma3_sparse_drop`](super::EpochParams::yuma3_sparse_drop)).
-pub(crate) fn masked_weights(stored: &Csr<u16>, masks: &WeightMasks<'_>) -> Csr<I32F32> {
-    let n = stored.n_rows();
-    let mut out = Csr::with_capacity(n, stored.cols.len());
-    let mut kept: Vec<(u16, u16)> = Vec::new();
-    for (i, cols, vals) in stored.iter_rows() {
-        kept.clear();
-        if masks.permits.get(i).copied().unwrap_or(false) {
-            let updated = masks.outdated.and_then(|(lu, _)| lu.get(i).copied());
-            let committed = masks
-                .commits
-                .and_then(|(cb, _)| cb.get(i).copied().flatten());
-            for (&j, &w) in cols.iter().zip(vals) {
-                let ju = usize::from(j);
-                if ju == i && masks.owner != Some(j) {
-                    continue;
-                }
-                let outdated = masks.outdated.is_some_and(|(_, reg)| {
-                    updated.is_some_and(|u| reg.get(ju).is_some_and(|r| u <= *r))
-                });
-                let uncommitted = masks.commits.is_some_and(|(_, reg)| {
-                    committed.is_some_and(|c| reg.get(ju).is_some_and(|r| c < *r))
-                });
-                if !outdated && !uncommitted {
-                    kept.push((j, w));
-                }
-            }
-        }
-        push_row_normalized(&mut out, &kept);
-    }
-    out
+/// How a row's kept u16 weights become I32F32 proportions (§4.3.7).
+#[derive(Clone, Copy, Debug)]
+enum RowScale {
+    /// The kept weights sum to 0: every value is 0 (the row is left unchanged).
+    Zero,
+    /// Sum below 2³¹: the chain's I32F32 sum is exact and `w ÷ total` is `⌊w · 2³² / total⌋`.
+    Exact(U64Divisor),
+    /// Sum of 2³¹ or more: the chain's I32F32 sum saturates at its maximum.
+    Saturated,
 }
 
-/// Appends one row of u16 weights divided by their I32F32 sum (when positive).
-fn push_row_normalized(out: &mut Csr<I32F32>, row: &[(u16, u16)]) {
-    let total: u64 = row.iter().map(|&(_, w)| u64::from(w)).sum();
-    // The chain sums in I32F32, saturating at 2³¹; below that the sum is an exact integer and
-    // `w ÷ total` in fixed point equals the integer quotient `⌊w · 2³² / total⌋`.
-    let exact = if total < (1 << 31) {
-        U64Divisor::new(total)
-    } else {
-        None
-    };
-    let saturated_sum = I32F32::saturating_from_int(i64::try_from(total).unwrap_or(i64::MAX));
-    for &(j, w) in row {
-        let value = if total == 0 {
-            I32F32::from_u16(w)
-        } else if let Some(d) = exact {
-            I32F32::from_bits(i64::try_from(d.div(u64::from(w) << 32)).unwrap_or(0))
-        } else {
-            I32F32::from_u16(w).safe_div(saturated_sum)
-        };
-        out.push(j, value);
+impl RowScale {
+    /// The proportion bits of a kept weight `w` (at most 2³², i.e. 1.0).
+    #[inline]
+    fn apply(self, w: u16) -> u64 {
+        match self {
+            Self::Zero => 0,
+            Self::Exact(d) => d.div(u64::from(w) << 32),
+            Self::Saturated => {
+                let v = I32F32::from_u16(w).safe_div(I32F32::MAX);
+                u64::try_from(v.to_bits()).unwrap_or(0)
+            }
+        }
     }
-    out.end_row();
+}
+
+/// Per-row masks of [`MaskedWeights`].
+#[derive(Clone, Copy, Debug)]
+struct RowMask {
+    /// Whether the row is kept at all (epoch permit, §4.3.3).
+    permitted: bool,
+    /// The row's own column, dropped unless the row is the owner's (§4.3.4).
+    self_col: Option<u16>,
+    /// Drop `W_ij` when `block_at_registration_j ≥ drop_from` (§4.3.5–6 combined).
+    drop_from: Option<u64>,
+    scale: RowScale,
+}
+
+/// §4.3 steps 2–7: the stored weights as numbers, masked, then row-normalised, read in place.
+///
+/// Rows without a permit are dropped, self-weights except the owner's, outdated weights
+/// (`last_update_i ≤ reg_j`) and, with commit-reveal, weights committed before the target
+/// registered (`commit_i < reg_j`); each remaining row is divided by its sum when that is
+/// positive. Explicit zero entries stay (they matter only to
+/// [`EpochParams::yuma3_sparse_drop`](super::EpochParams::yuma3_sparse_drop)).
+///
+/// Nothing is copied: each read applies the masks and the row's divisor again, which costs less
+/// than writing and re-reading a normalised copy of the matrix.
+#[derive(Debug)]
+pub(crate) struct MaskedWeights<'a> {
+    rows: Rows<'a>,
+    registered: &'a [u64],
+    masks: Vec<RowMask>,
+}
+
+impl<'a> MaskedWeights<'a> {
+    /// Computes each permitted row's masks and sum.
+    pub(crate) fn new(rows: Rows<'a>, masks: &WeightMasks<'a>) -> Self {
+        let registered = masks
+            .outdated
+            .map(|(_, reg)| reg)
+            .or_else(|| masks.commits.map(|(_, reg)| reg))
+            .unwrap_or_default();
+        let mut out = Self {
+            rows,
+            registered,
+            masks: Vec::with_capacity(masks.permits.len()),
+        };
+        for (i, &permitted) in masks.permits.iter().enumerate() {
+            let updated = masks.outdated.and_then(|(lu, _)| lu.get(i).copied());
+            // commit_i < reg_j ⇔ reg_j ≥ commit_i + 1 (never, for commit_i = u64::MAX).
+            let committed = masks
+                .commits
+                .and_then(|(cb, _)| cb.get(i).copied().flatten())
+                .map(|c| c.checked_add(1));
+            let drop_from = match (updated, committed) {
+                (None, None) | (None, Some(None)) => None,
+                (Some(u), None | Some(None)) => Some(u),
+                (None, Some(Some(c))) => Some(c),
+                (Some(u), Some(Some(c))) => Some(u.min(c)),
+            };
+            let self_col = u16::try_from(i).ok().filter(|&j| masks.owner != Some(j));
+            let mut mask = RowMask {
+                permitted,
+                self_col,
+                drop_from,
+                scale: RowScale::Zero,
+            };
+            if permitted {
+                let total = if drop_from.is_none() {
+                    // Only the self-weight can be masked: the whole row's sum less that entry.
+                    let own = self_col.map_or(0, |j| u64::from(rows.get(i, j)));
+                    rows.sum(i).wrapping_sub(own)
+                } else {
+                    let mut total = 0_u64;
+                    out.for_each_kept(i, &mask, |_, w| total = total.wrapping_add(u64::from(w)));
+                    total
+                };
+                mask.scale = match U64Divisor::new(total) {
+                    Some(d) if total < (1 << 31) => RowScale::Exact(d),
+                    Some(_) => RowScale::Saturated,
+                    None => RowScale::Zero,
+                };
+            }
+            out.masks.push(mask);
+        }
+        out
+    }
+
+    #[inline]
+    fn keeps(&self, mask: &RowMask, j: u16) -> bool {
+        mask.self_col != Some(j)
+            && mask.drop_from.is_none_or(|from| {
+                self.registered
+                    .get(usize::from(j))
+                    .is_none_or(|reg| *reg < from)
+            })
+    }
+
+    /// Calls `f(column, u16 value)` for the stored entries of row `i` that survive the masks.
+    #[inline]
+    fn for_each_kept(&self, i: usize, mask: &RowMask, mut f: impl FnMut(u16, u16)) {
+        self.rows.for_each(
+            i,
+            #[inline(always)]
+            |j, w| {
+                if self.keeps(mask, j) {
+                    f(j, w);
+                }
+            },
+        );
+    }
+
+    /// Replaces `out` with row `i`'s entries `(column, W_ij bits)`, in column order; the values
+    /// are I32F32 proportions in `[0, 1]` (bits at most 2³²).
+    pub(crate) fn row_into(&self, i: usize, out: &mut Vec<(u16, u64)>) {
+        out.clear();
+        let Some(mask) = self.masks.get(i).filter(|m| m.permitted) else {
+            return;
+        };
+        match (self.rows, mask.scale, mask.drop_from) {
+            // The common case, in a loop of its own: a sparse row, an exact divisor, and no
+            // mask but the self-weight.
+            (Rows::Sparse(rows), RowScale::Exact(d), None) => {
+                let row = rows.get(i).map(Vec::as_slice).unwrap_or_default();
+                for part in without_column(row, mask.self_col) {
+                    out.extend(part.iter().map(|&(j, w)| (j, d.div(u64::from(w) << 32))));
+                }
+            }
+            _ => self.for_each_kept(i, mask, |j, w| out.push((j, mask.scale.apply(w)))),
+        }
+    }
+
+    /// [`Self::row_into`]'s entries restricted to columns `first..end`; see [`Rows::for_each_in`].
+    #[inline]
+    pub(crate) fn for_each_in(
+        &self,
+        i: usize,
+        first: usize,
+        end: usize,
+        cursor: &mut usize,
+        mut f: impl FnMut(u16, u64),
+    ) {
+        let Some(&mask) = self.masks.get(i).filter(|m| m.permitted) else {
+            return;
+        };
+        if let (Rows::Sparse(rows), RowScale::Exact(d), None) =
+            (self.rows, mask.scale, mask.drop_from)
+        {
+            // The common case: a sparse row, an exact divisor, no mask but the self-weight.
+            let row = rows.get(i).map(Vec::as_slice).unwrap_or_default();
+            let rest = row.get(*cursor..).unwrap_or_default();
+            // The block's entries end at the first column ≥ end (rows are sorted).
+            let len = rest.partition_point(|&(j, _)| usize::from(j) < end);
+            *cursor = cursor.wrapping_add(len);
+            for part in without_column(rest.get(..len).unwrap_or_default(), mask.self_col) {
+                for &(j, w) in part {
+                    f(j, d.div(u64::from(w) << 32));
+                }
+            }
+            return;
+        }
+        if let (RowScale::Exact(d), None) = (mask.scale, mask.drop_from) {
+            // A dense row with the mask in registers.
+            let self_col = mask.self_col;
+            self.rows.for_each_in(
+                i,
+                first,
+                end,
+                cursor,
+                #[inline(always)]
+                |j, w| {
+                    if self_col != Some(j) {
+                        f(j, d.div(u64::from(w) << 32));
+                    }
+                },
+            );
+            return;
+        }
+        self.rows.for_each_in(i, first, end, cursor, |j, w| {
+            if self.keeps(&mask, j) {
+                f(j, mask.scale.apply(w));
+            }
+        });
+    }
+}
+
+/// A sorted row split around the entry of `column` (if any): the entries before it and after it.
+fn without_column(row: &[(u16, u16)], column: Option<u16>) -> [&[(u16, u16)]; 2] {
+    let at = column.and_then(|c| row.binary_search_by_key(&c, |&(j, _)| j).ok());
+    match at {
+        Some(k) => [
+            row.get(..k).unwrap_or_default(),
+            row.get(k.saturating_add(1)..).unwrap_or_default(),
+        ],
+        None => [row, &[]],
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::yuma::U16Matrix;
 
     #[test]
     fn activity_boundary() {
@@ -250,16 +408,56 @@ mod tests {
     }
 
     #[test]
-    fn row_normalize_integer_fast_path_matches_fixed_division() {
-        let mut out = Csr::with_rows(1);
-        push_row_normalized(&mut out, &[(0, 1), (1, 65535), (2, 7)]);
-        let total = I32F32::from_u16(1)
-            .saturating_add(I32F32::from_u16(65535))
-            .saturating_add(I32F32::from_u16(7));
-        let want: Vec<I32F32> = [1, 65535, 7]
+    fn row_normalize_matches_fixed_division() {
+        let matrix = U16Matrix::Sparse(vec![
+            vec![(0, 1), (1, 65535), (2, 7)],
+            vec![(0, 0), (2, 0)],
+            vec![(0, 5), (1, 9), (2, 3)],
+        ]);
+        let rows = matrix.checked_rows(3, "weights").unwrap();
+        let permits = [true, true, false];
+        let masks = WeightMasks {
+            permits: &permits,
+            owner: None,
+            outdated: None,
+            commits: None,
+        };
+        let weights = MaskedWeights::new(rows, &masks);
+        let row = |i: usize| {
+            let mut out = Vec::new();
+            weights.row_into(i, &mut out);
+            out
+        };
+        // Row 0: its self-weight (column 0) is masked; the rest is divided by 65542.
+        let total = I32F32::from_u16(65535).saturating_add(I32F32::from_u16(7));
+        let want: Vec<(u16, u64)> = [(1, 65535), (2, 7)]
             .iter()
-            .map(|&w| I32F32::from_u16(w).safe_div(total))
+            .map(|&(j, w)| (j, I32F32::from_u16(w).safe_div(total).to_bits() as u64))
             .collect();
-        assert_eq!(out.vals, want);
+        assert_eq!(row(0), want);
+        // A zero row keeps its explicit zero entries (values 0); no permit: no entries.
+        assert_eq!(row(1), vec![(0, 0), (2, 0)]);
+        assert_eq!(row(2), vec![]);
+    }
+
+    #[test]
+    fn masks_combine_outdated_and_commits() {
+        let matrix = U16Matrix::Dense(vec![vec![0, 3, 3, 3], vec![0; 4], vec![0; 4], vec![0; 4]]);
+        let rows = matrix.checked_rows(4, "weights").unwrap();
+        let permits = [true; 4];
+        let reg = [0, 10, 20, 30];
+        let last_update = [25, 0, 0, 0];
+        let commits = [Some(15), None, None, None];
+        let masks = WeightMasks {
+            permits: &permits,
+            owner: None,
+            outdated: Some((&last_update, &reg)),
+            commits: Some((&commits, &reg)),
+        };
+        let weights = MaskedWeights::new(rows, &masks);
+        let mut kept = Vec::new();
+        weights.row_into(0, &mut kept);
+        // Column 2 (reg 20 > commit 15) and column 3 (reg 30 ≥ update 25) are masked.
+        assert_eq!(kept, vec![(1, 1 << 32)]);
     }
 }
