@@ -17,7 +17,8 @@ use subnet_scoring::yuma::{EpochInputs, EpochOutput, EpochParams, U16Matrix, epo
 /// `subnet consensus ...`
 #[derive(Debug, Subcommand)]
 pub(crate) enum ConsensusCommand {
-    /// Run Yuma Consensus on the epochs described in a JSON file and print the outputs as JSON.
+    /// Run Yuma Consensus on the epochs described in a JSON file and print the outputs as JSON
+    /// (always JSON; the global `--json` is accepted and changes nothing).
     Run(RunArgs),
 }
 
@@ -27,9 +28,6 @@ pub(crate) struct RunArgs {
     /// Input file in the consensus-io format; `-` reads standard input.
     #[arg(long, value_name = "FILE")]
     input: PathBuf,
-    /// Accepted for uniformity with the table commands; the output is always JSON.
-    #[arg(long)]
-    json: bool,
 }
 
 /// Runs a `consensus` subcommand.

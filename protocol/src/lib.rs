@@ -42,6 +42,7 @@ pub mod key_cache;
 pub mod net;
 pub mod reject;
 pub mod replay;
+pub mod task;
 pub mod verifier;
 
 pub use ainft::{AinftId, AinftManifest, Digest};

@@ -1,0 +1,288 @@
+//! Miner throughput: answers per second for 64 concurrent requests of a 64-byte context, with
+//! and without dynamic batching, over real QUIC on 127.0.0.1 with an embedded chain; and the
+//! solver's inference time per batch measured directly.
+//!
+//! `cargo bench -p subnet-miner --bench throughput [-- --rounds N --checkpoint FILE]`
+//! prints a Markdown table.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use subnet_chain_client::{Chain, EmbeddedChain, EmbeddedConfig, Genesis, ReceiptExt};
+use subnet_miner::client::{MinerTarget, call_task};
+use subnet_miner::{Config, DevKey, KeySource, Miner, Solver, load_lm};
+use subnet_models::Cpu;
+use subnet_protocol::chain::{Hyperparameters, TOKEN};
+use subnet_protocol::ids::{NetUid, Rao};
+use subnet_protocol::keys::Keypair;
+use subnet_protocol::net::{Client, NetConfig};
+use subnet_protocol::task::{NextByte, NextByteRequest};
+
+const CONCURRENT: usize = 64;
+const CONTEXT: usize = 64;
+
+struct Args {
+    rounds: usize,
+    checkpoint: PathBuf,
+}
+
+fn args() -> Args {
+    let mut args = Args {
+        rounds: 20,
+        checkpoint: Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/checkpoints/best.mpk"),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--rounds" => args.rounds = it.next().and_then(|v| v.parse().ok()).unwrap_or(20),
+            "--checkpoint" => {
+                if let Some(v) = it.next() {
+                    args.checkpoint = v.into();
+                }
+            }
+            // cargo bench passes --bench; anything else is ignored.
+            _ => {}
+        }
+    }
+    args
+}
+
+fn corpus_requests(positions: u16) -> Vec<NextByteRequest> {
+    let corpus = subnet_models::Corpus::jargon().expect("embedded corpus");
+    let text = corpus.eval().to_bytes();
+    (0..CONCURRENT)
+        .map(|i| {
+            let start = (i * 997) % (text.len() - CONTEXT);
+            NextByteRequest::new(text[start..start + CONTEXT].to_vec(), positions)
+                .expect("valid request")
+        })
+        .collect()
+}
+
+async fn subnet() -> (EmbeddedChain, NetUid, Keypair) {
+    let config = EmbeddedConfig {
+        auto_advance: true,
+        ..EmbeddedConfig::default()
+    };
+    let chain = EmbeddedChain::with_config(&Genesis::dev(), config).expect("chain");
+    let (charlie, dave) = (Keypair::dev("charlie"), Keypair::dev("dave"));
+    let hp = Hyperparameters {
+        tempo: 4,
+        max_allowed_validators: 1,
+        ..Hyperparameters::default()
+    };
+    let netuid = chain
+        .create_subnet(&charlie, hp)
+        .await
+        .expect("subnet")
+        .created_netuid()
+        .expect("netuid");
+    let v = Keypair::from_seed(&[11; 32]);
+    chain
+        .register(&dave, netuid, v.public(), None)
+        .await
+        .expect("register");
+    chain
+        .add_stake(&dave, v.public(), Rao(1000 * TOKEN.0))
+        .await
+        .expect("stake");
+    chain.advance_blocks(5).expect("blocks");
+    (chain, netuid, v)
+}
+
+struct Row {
+    label: String,
+    answers_per_s: f64,
+    batches: u64,
+    mean_batch: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+async fn serve_and_measure(
+    chain: &EmbeddedChain,
+    netuid: NetUid,
+    v: &Keypair,
+    args: &Args,
+    name: &str,
+    max_batch_size: usize,
+    positions: u16,
+) -> Row {
+    let mut config = Config {
+        hotkey: KeySource::Dev(DevKey { dev: name.into() }),
+        coldkey: KeySource::Dev(DevKey { dev: "eve".into() }),
+        netuid,
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        checkpoint: args.checkpoint.clone(),
+        seed: Some(1),
+        ..Config::default()
+    };
+    config.limits.max_batch_size = max_batch_size;
+    config.limits.max_batch_wait = Duration::from_millis(2);
+    config.limits.requests_per_second = 1e9;
+    config.limits.burst = 1_000_000;
+    config.limits.queue_depth = 1024;
+    let miner = Miner::start(config, chain.clone()).await.expect("miner");
+    let target = MinerTarget {
+        addr: miner.addr(),
+        fingerprint: miner.fingerprint(),
+        hotkey: miner.hotkey(),
+    };
+    let metrics = miner.metrics();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(miner.serve(async move {
+        let _ = stopped.await;
+    }));
+    let client = Arc::new(
+        Client::bind(
+            "127.0.0.1:0".parse().expect("addr"),
+            v.clone(),
+            NetConfig::default(),
+        )
+        .expect("client"),
+    );
+    let requests = Arc::new(corpus_requests(positions));
+
+    let round = |client: Arc<Client>, requests: Arc<Vec<NextByteRequest>>| async move {
+        let calls: Vec<_> = (0..requests.len())
+            .map(|i| {
+                let (client, requests) = (Arc::clone(&client), Arc::clone(&requests));
+                tokio::spawn(async move {
+                    let started = Instant::now();
+                    call_task(&client, &target, &NextByte, &requests[i])
+                        .await
+                        .expect("answer");
+                    started.elapsed()
+                })
+            })
+            .collect();
+        let mut latencies = Vec::with_capacity(calls.len());
+        for call in calls {
+            latencies.push(call.await.expect("task"));
+        }
+        latencies
+    };
+    // Warm-up: connection, caches, allocator.
+    round(Arc::clone(&client), Arc::clone(&requests)).await;
+    let batches_before = metrics.batches();
+    let started = Instant::now();
+    let mut latencies = Vec::new();
+    for _ in 0..args.rounds {
+        latencies.extend(round(Arc::clone(&client), Arc::clone(&requests)).await);
+    }
+    let elapsed = started.elapsed();
+    let batches = metrics.batches() - batches_before;
+    latencies.sort();
+    let pct = |p: f64| {
+        let i = ((latencies.len() as f64 - 1.0) * p).round() as usize;
+        latencies[i].as_secs_f64() * 1e3
+    };
+    let answers = (args.rounds * CONCURRENT) as f64;
+    client.close().await;
+    let _ = stop.send(());
+    serving.await.expect("join").expect("serve");
+    Row {
+        label: format!(
+            "{} (max batch {max_batch_size}), {positions} scored position{}",
+            if max_batch_size > 1 {
+                "batched"
+            } else {
+                "unbatched"
+            },
+            if positions == 1 { "" } else { "s" }
+        ),
+        answers_per_s: answers / elapsed.as_secs_f64(),
+        batches,
+        mean_batch: answers / batches.max(1) as f64,
+        p50_ms: pct(0.5),
+        p99_ms: pct(0.99),
+    }
+}
+
+/// Mean time of `solve` on the same 64 requests: as one batch, and one request at a time.
+fn direct_inference(args: &Args, positions: u16, repeats: usize) -> (Duration, Duration) {
+    let mut solver = load_lm::<Cpu>(&args.checkpoint, Default::default(), None)
+        .expect("checkpoint")
+        .solver;
+    let requests = corpus_requests(positions);
+    let _ = solver.solve(&requests);
+    let started = Instant::now();
+    for _ in 0..repeats {
+        let answers = solver.solve(&requests);
+        assert!(answers.iter().all(Result::is_ok));
+    }
+    let batched = started.elapsed() / repeats as u32;
+    let started = Instant::now();
+    for _ in 0..repeats {
+        for r in &requests {
+            let answers = solver.solve(std::slice::from_ref(r));
+            assert!(answers[0].is_ok());
+        }
+    }
+    let single = started.elapsed() / repeats as u32;
+    (batched, single)
+}
+
+fn main() {
+    let args = args();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    println!(
+        "checkpoint: {}; {CONCURRENT} concurrent requests of a {CONTEXT}-byte context, {} rounds per row; {} CPUs",
+        args.checkpoint.display(),
+        args.rounds,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!();
+    println!(
+        "| serving | answers/s | batches | mean batch | p50 latency (ms) | p99 latency (ms) |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    runtime.block_on(async {
+        let (chain, netuid, v) = subnet().await;
+        let mut n = 0;
+        for positions in [64u16, 1] {
+            for max_batch in [1usize, 64] {
+                n += 1;
+                let row = serve_and_measure(
+                    &chain,
+                    netuid,
+                    &v,
+                    &args,
+                    &format!("bench-miner-{n}"),
+                    max_batch,
+                    positions,
+                )
+                .await;
+                println!(
+                    "| {} | {:.0} | {} | {:.1} | {:.1} | {:.1} |",
+                    row.label,
+                    row.answers_per_s,
+                    row.batches,
+                    row.mean_batch,
+                    row.p50_ms,
+                    row.p99_ms
+                );
+            }
+        }
+    });
+    println!();
+    println!(
+        "| inference only (solver, no network) | one batch of 64 | 64 batches of 1 | per request, batched | per request, unbatched |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: |");
+    for positions in [64u16, 1] {
+        let (batched, single) = direct_inference(&args, positions, 5);
+        println!(
+            "| {positions} scored position{} | {:.2} ms | {:.2} ms | {:.3} ms | {:.3} ms |",
+            if positions == 1 { "" } else { "s" },
+            batched.as_secs_f64() * 1e3,
+            single.as_secs_f64() * 1e3,
+            batched.as_secs_f64() * 1e3 / CONCURRENT as f64,
+            single.as_secs_f64() * 1e3 / CONCURRENT as f64,
+        );
+    }
+}

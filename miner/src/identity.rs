@@ -1,0 +1,240 @@
+//! The miner's identities: its hotkey and coldkey (from key files or development names) and its
+//! QUIC certificate (from files, generated once, or derived from a seed).
+
+use std::path::{Path, PathBuf};
+
+use subnet_protocol::keyfile::{Keyfile, KeyfileError};
+use subnet_protocol::keys::Keypair;
+use subnet_protocol::net::{CertError, SERVER_NAME, ServerCert};
+
+use crate::config::{KeySource, TlsFiles};
+
+/// BLAKE3 key-derivation context of certificate keys derived from a seed.
+const CERT_SEED_CONTEXT: &str = "subnet-miner 2025 tls certificate key from seed v1";
+
+/// PKCS#8 v1 prefix of an Ed25519 private key (RFC 8410): the 32-byte seed follows.
+const ED25519_PKCS8_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+
+/// A key or certificate could not be loaded or made.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// A keyfile is unreadable, malformed, or its password is wrong.
+    #[error("key {path}")]
+    Keyfile {
+        /// The keyfile.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: KeyfileError,
+    },
+    /// A file (password, certificate or key) could not be read or written.
+    #[error("i/o on {path}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Only one of the certificate and key files exists.
+    #[error("{present} exists but {missing} does not: keep both or remove both")]
+    HalfCertificate {
+        /// The file that exists.
+        present: PathBuf,
+        /// The file that is missing.
+        missing: PathBuf,
+    },
+    /// The certificate files hold no usable certificate or key.
+    #[error("certificate")]
+    Cert(#[from] CertError),
+    /// rcgen could not make a certificate from a seed.
+    #[error("certificate generation")]
+    Generate(#[source] rcgen::Error),
+}
+
+impl KeySource {
+    /// Loads the key: reads and unlocks the keyfile (with the first line of the password file),
+    /// or derives the named development key.
+    ///
+    /// # Errors
+    /// [`IdentityError::Keyfile`] or [`IdentityError::Io`] (the password file).
+    pub fn load(&self) -> Result<Keypair, IdentityError> {
+        match self {
+            Self::Dev(dev) => Ok(Keypair::dev(&dev.dev)),
+            Self::File(file) => {
+                let keyfile_err = |source| IdentityError::Keyfile {
+                    path: file.file.clone(),
+                    source,
+                };
+                let keyfile = Keyfile::read(&file.file).map_err(keyfile_err)?;
+                let password = match &file.password_file {
+                    Some(path) => Some(read_password(path)?),
+                    None => None,
+                };
+                keyfile
+                    .unlock(password.as_deref().map(String::as_str))
+                    .map_err(keyfile_err)
+            }
+        }
+    }
+}
+
+fn read_password(path: &Path) -> Result<zeroize::Zeroizing<String>, IdentityError> {
+    let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|source| {
+        IdentityError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    })?);
+    Ok(zeroize::Zeroizing::new(
+        text.lines().next().unwrap_or_default().to_owned(),
+    ))
+}
+
+/// The miner's certificate: loaded from `files` if both exist, generated and written there if
+/// neither does; without files, derived from `seed` if given, else freshly generated.
+///
+/// # Errors
+/// [`IdentityError`] for unreadable, unwritable or half-present files, or invalid PEM.
+pub fn load_certificate(
+    files: Option<&TlsFiles>,
+    seed: Option<u64>,
+) -> Result<ServerCert, IdentityError> {
+    let Some(files) = files else {
+        return match seed {
+            Some(seed) => seeded_certificate(seed),
+            None => Ok(ServerCert::generate()?),
+        };
+    };
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| IdentityError::Io { path, source }
+    };
+    match (files.cert.exists(), files.key.exists()) {
+        (true, true) => {
+            let cert = std::fs::read_to_string(&files.cert).map_err(io(&files.cert))?;
+            let key = zeroize::Zeroizing::new(
+                std::fs::read_to_string(&files.key).map_err(io(&files.key))?,
+            );
+            Ok(ServerCert::from_pem(&cert, &key)?)
+        }
+        (false, false) => {
+            let cert = match seed {
+                Some(seed) => seeded_certificate(seed)?,
+                None => ServerCert::generate()?,
+            };
+            write_private(&files.key, cert.key_pem()).map_err(io(&files.key))?;
+            std::fs::write(&files.cert, cert.cert_pem()).map_err(io(&files.cert))?;
+            tracing::info!(cert = %files.cert.display(), fingerprint = %cert.fingerprint(),
+                "wrote a new certificate");
+            Ok(cert)
+        }
+        (true, false) => Err(IdentityError::HalfCertificate {
+            present: files.cert.clone(),
+            missing: files.key.clone(),
+        }),
+        (false, true) => Err(IdentityError::HalfCertificate {
+            present: files.key.clone(),
+            missing: files.cert.clone(),
+        }),
+    }
+}
+
+/// A self-signed Ed25519 certificate whose key is derived from `seed`: the same seed gives the
+/// same certificate, byte for byte (rcgen's default validity dates and key-derived serial).
+fn seeded_certificate(seed: u64) -> Result<ServerCert, IdentityError> {
+    let secret =
+        zeroize::Zeroizing::new(blake3::derive_key(CERT_SEED_CONTEXT, &seed.to_le_bytes()));
+    let mut pkcs8 = zeroize::Zeroizing::new(Vec::with_capacity(48));
+    pkcs8.extend_from_slice(&ED25519_PKCS8_PREFIX);
+    pkcs8.extend_from_slice(secret.as_slice());
+    let key = rcgen::KeyPair::try_from(pkcs8.as_slice()).map_err(IdentityError::Generate)?;
+    let params = rcgen::CertificateParams::new(vec![SERVER_NAME.to_owned()])
+        .map_err(IdentityError::Generate)?;
+    let cert = params.self_signed(&key).map_err(IdentityError::Generate)?;
+    let key_pem = zeroize::Zeroizing::new(key.serialize_pem());
+    Ok(ServerCert::from_pem(&cert.pem(), &key_pem)?)
+}
+
+/// Writes a secret file, readable by its owner only on unix.
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{DevKey, KeyFile};
+
+    #[test]
+    fn seeded_certificates_are_stable_and_distinct() {
+        let a = load_certificate(None, Some(1)).unwrap();
+        assert_eq!(
+            a.fingerprint(),
+            load_certificate(None, Some(1)).unwrap().fingerprint()
+        );
+        assert_ne!(
+            a.fingerprint(),
+            load_certificate(None, Some(2)).unwrap().fingerprint()
+        );
+        assert_ne!(
+            load_certificate(None, None).unwrap().fingerprint(),
+            load_certificate(None, None).unwrap().fingerprint()
+        );
+    }
+
+    #[test]
+    fn certificate_files_are_written_once_then_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = TlsFiles {
+            cert: dir.path().join("cert.pem"),
+            key: dir.path().join("key.pem"),
+        };
+        let first = load_certificate(Some(&files), None).unwrap();
+        let again = load_certificate(Some(&files), None).unwrap();
+        assert_eq!(first.fingerprint(), again.fingerprint());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&files.key).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        std::fs::remove_file(&files.key).unwrap();
+        assert!(matches!(
+            load_certificate(Some(&files), None),
+            Err(IdentityError::HalfCertificate { .. })
+        ));
+    }
+
+    #[test]
+    fn keys_load_from_files_and_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hot.json");
+        let key = Keypair::from_seed(&[9; 32]);
+        Keyfile::plain_hotkey(&key).write(&path, false).unwrap();
+        let source = KeySource::File(KeyFile {
+            file: path,
+            password_file: None,
+        });
+        assert_eq!(source.load().unwrap().public(), key.public());
+        let dev = KeySource::Dev(DevKey { dev: "eve".into() });
+        assert_eq!(dev.load().unwrap().public(), Keypair::dev("eve").public());
+        let missing = KeySource::File(KeyFile {
+            file: dir.path().join("nope.json"),
+            password_file: None,
+        });
+        assert!(matches!(missing.load(), Err(IdentityError::Keyfile { .. })));
+    }
+}

@@ -1,0 +1,7 @@
+//! Integration tests of the miner: real QUIC on 127.0.0.1, an embedded chain, the shipped tiny
+//! checkpoint.
+
+mod harness;
+mod lifecycle;
+mod process;
+mod serving;
