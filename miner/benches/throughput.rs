@@ -201,10 +201,16 @@ async fn serve_and_measure(
 }
 
 /// Mean time of `solve` on the same 64 requests: as one batch, and one request at a time.
-fn direct_inference(args: &Args, positions: u16, repeats: usize) -> (Duration, Duration) {
+fn direct_inference(
+    args: &Args,
+    positions: u16,
+    repeats: usize,
+    pass: usize,
+) -> (Duration, Duration) {
     let mut solver = load_lm::<Cpu>(&args.checkpoint, Default::default(), None)
         .expect("checkpoint")
         .solver;
+    solver.max_sequences_per_pass(pass);
     let requests = corpus_requests(positions);
     let _ = solver.solve(&requests);
     let started = Instant::now();
@@ -275,7 +281,7 @@ fn main() {
     );
     println!("| --- | ---: | ---: | ---: | ---: |");
     for positions in [64u16, 1] {
-        let (batched, single) = direct_inference(&args, positions, 5);
+        let (batched, single) = direct_inference(&args, positions, 5, CONCURRENT);
         println!(
             "| {positions} scored position{} | {:.2} ms | {:.2} ms | {:.3} ms | {:.3} ms |",
             if positions == 1 { "" } else { "s" },
@@ -283,6 +289,19 @@ fn main() {
             single.as_secs_f64() * 1e3,
             batched.as_secs_f64() * 1e3 / CONCURRENT as f64,
             single.as_secs_f64() * 1e3 / CONCURRENT as f64,
+        );
+    }
+    println!();
+    println!(
+        "| sequences per forward pass (64 requests, 64 positions) | time per batch of 64 | per request |"
+    );
+    println!("| ---: | ---: | ---: |");
+    for pass in [1usize, 2, 4, 8, 16, 32, 64] {
+        let (batched, _) = direct_inference(&args, 64, 5, pass);
+        println!(
+            "| {pass} | {:.2} ms | {:.3} ms |",
+            batched.as_secs_f64() * 1e3,
+            batched.as_secs_f64() * 1e3 / CONCURRENT as f64,
         );
     }
 }

@@ -4,5 +4,6 @@
 mod chain;
 mod common;
 mod consensus;
+mod models;
 mod simulate;
 mod wallet;

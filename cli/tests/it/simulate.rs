@@ -163,3 +163,32 @@ fn simulate_rejects_bad_input() {
         "max_allowed_uids",
     );
 }
+
+#[test]
+fn shipped_scenarios_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenarios = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/scenarios");
+    let mut ran = 0;
+    for entry in std::fs::read_dir(&scenarios).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let out = dir.path().join(path.file_stem().unwrap());
+        let summary = json(&[
+            "simulate",
+            "--subnet",
+            &repo("deploy/localnet/subnet.toml"),
+            "--scenario",
+            path.to_str().unwrap(),
+            "--epochs",
+            "3",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(summary["epochs"], 3, "{}", path.display());
+        assert!(out.join("summary.csv").exists());
+        ran += 1;
+    }
+    assert!(ran >= 2, "found {ran} scenarios in {}", scenarios.display());
+}
