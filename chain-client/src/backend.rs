@@ -19,6 +19,9 @@ use crate::chain::{Chain, SparseRows};
 use crate::embedded::{EmbeddedChain, EmbeddedConfig, Genesis};
 use crate::error::{ChainError, ConfigError};
 use crate::rpc::{NodeUrl, RpcChain};
+#[cfg(feature = "subtensor")]
+use crate::subtensor::SubtensorChain;
+use crate::subtensor::SubtensorUrl;
 
 /// Which chain a binary talks to, as its configuration file says:
 ///
@@ -29,7 +32,9 @@ use crate::rpc::{NodeUrl, RpcChain};
 /// ```
 ///
 /// or `backend = "embedded"` (with an optional `genesis = "genesis.toml"`) for an in-process
-/// chain that produces a block per write (tests and demos; nothing else can reach it).
+/// chain that produces a block per write (tests and demos; nothing else can reach it), or
+/// `backend = "subtensor"` with `url = "ws://127.0.0.1:9944"` for Bittensor's chain (cargo
+/// feature `subtensor`; without it, building the chain fails with a "rebuild with" error).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "backend", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ChainBackend {
@@ -45,6 +50,12 @@ pub enum ChainBackend {
         /// Genesis TOML file. Default: the dev genesis.
         #[serde(default)]
         genesis: Option<PathBuf>,
+    },
+    /// A subtensor node (Bittensor) over WebSocket JSON-RPC (cargo feature `subtensor`).
+    Subtensor {
+        /// Its `ws://` or `wss://` URL. Default `ws://127.0.0.1:9944`.
+        #[serde(default)]
+        url: SubtensorUrl,
     },
 }
 
@@ -64,6 +75,9 @@ pub enum AnyChain {
     /// The ledger in-process.
     #[cfg(feature = "embedded")]
     Embedded(EmbeddedChain),
+    /// A subtensor node.
+    #[cfg(feature = "subtensor")]
+    Subtensor(SubtensorChain),
 }
 
 impl AnyChain {
@@ -104,6 +118,16 @@ impl AnyChain {
                 feature: "embedded",
             }
             .into()),
+            #[cfg(feature = "subtensor")]
+            ChainBackend::Subtensor { url } => {
+                Ok(Self::Subtensor(SubtensorChain::new(url.clone())))
+            }
+            #[cfg(not(feature = "subtensor"))]
+            ChainBackend::Subtensor { .. } => Err(ConfigError::BackendDisabled {
+                backend: "subtensor",
+                feature: "subtensor",
+            }
+            .into()),
         }
     }
 }
@@ -121,6 +145,13 @@ impl From<EmbeddedChain> for AnyChain {
     }
 }
 
+#[cfg(feature = "subtensor")]
+impl From<SubtensorChain> for AnyChain {
+    fn from(c: SubtensorChain) -> Self {
+        Self::Subtensor(c)
+    }
+}
+
 /// Calls the same method on whichever backend `$self` holds.
 macro_rules! delegate {
     ($self:ident, $c:ident => $call:expr) => {
@@ -128,6 +159,8 @@ macro_rules! delegate {
             AnyChain::Rpc($c) => $call.await,
             #[cfg(feature = "embedded")]
             AnyChain::Embedded($c) => $call.await,
+            #[cfg(feature = "subtensor")]
+            AnyChain::Subtensor($c) => $call.await,
         }
     };
 }
@@ -223,5 +256,37 @@ mod tests {
             toml::from_str::<File>("[chain]\nbackend = \"local\"\nurl = \"ftp://x:1\"\n").is_err()
         );
         assert!(toml::from_str::<File>("[chain]\nbackend = \"local\"\nurll = \"x\"\n").is_err());
+    }
+
+    #[test]
+    fn subtensor_backend_from_toml() {
+        let f: File =
+            toml::from_str("chain = { backend = \"subtensor\", url = \"ws://127.0.0.1:9955\" }\n")
+                .unwrap();
+        assert_eq!(
+            f.chain,
+            ChainBackend::Subtensor {
+                url: "ws://127.0.0.1:9955".parse().unwrap()
+            }
+        );
+        let f: File = toml::from_str("[chain]\nbackend = \"subtensor\"\n").unwrap();
+        assert_eq!(
+            f.chain,
+            ChainBackend::Subtensor {
+                url: SubtensorUrl::default()
+            }
+        );
+        assert!(
+            toml::from_str::<File>("[chain]\nbackend = \"subtensor\"\nurl = \"http://x:1\"\n")
+                .is_err()
+        );
+        let built = AnyChain::from_backend(&f.chain);
+        #[cfg(feature = "subtensor")]
+        assert!(matches!(built, Ok(AnyChain::Subtensor(_))));
+        #[cfg(not(feature = "subtensor"))]
+        {
+            let err = built.unwrap_err().to_string();
+            assert!(err.contains("--features subtensor"), "{err}");
+        }
     }
 }

@@ -34,6 +34,13 @@ pub enum ChainError {
     /// The backend configuration cannot be used.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The connected chain's runtime has no such call or storage (an older or newer runtime,
+    /// or an operation that exists only on the local chain). Nothing was sent.
+    #[error("the chain's runtime does not support {call}")]
+    Unsupported {
+        /// What is missing, as `Pallet.call_or_storage` (with a note where useful).
+        call: String,
+    },
 }
 
 /// What a [`ChainError::NotFound`] was looking for.
@@ -142,8 +149,14 @@ pub enum ConfigError {
         /// The URL as given.
         url: String,
     },
+    /// The subtensor node URL is not `ws://` or `wss://HOST:PORT[/PATH]`.
+    #[error("`{url}` is not a ws:// or wss:// node URL")]
+    InvalidWsUrl {
+        /// The URL as given.
+        url: String,
+    },
     /// The backend was compiled out (a cargo feature of this crate is off).
-    #[error("the {backend} chain backend is not compiled in (cargo feature `{feature}`)")]
+    #[error("the {backend} chain backend is not compiled in (rebuild with `--features {feature}`)")]
     BackendDisabled {
         /// The backend.
         backend: &'static str,

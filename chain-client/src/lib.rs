@@ -4,6 +4,8 @@
 //! - [`RpcChain`]: the local node (`subnet-node`) over JSON-RPC on HTTP. The default.
 //! - [`EmbeddedChain`] (feature `embedded`, on by default): the chain library in-process with
 //!   manual block advance, for tests and simulation.
+//! - `SubtensorChain` (feature `subtensor`): Bittensor's chain, subtensor, over subxt's
+//!   dynamic API (see `SUBTENSOR.md`).
 //! - [`AnyChain`]: whichever [`ChainBackend`] the configuration names, behind the same trait.
 //!
 //! Helpers: [`MetagraphCache`] (refetch only when the chain moved), [`BlockWatcher`] (block by
@@ -35,6 +37,7 @@ mod error;
 mod metagraph;
 mod receipt;
 mod rpc;
+mod subtensor;
 
 pub use backend::{AnyChain, ChainBackend};
 pub use blocks::{BLOCK_POLL, BlockWatcher};
@@ -45,3 +48,10 @@ pub use error::{ChainError, ConfigError, Missing, TransportError, TransportKind}
 pub use metagraph::MetagraphCache;
 pub use receipt::ReceiptExt;
 pub use rpc::{NodeUrl, RpcChain, RpcConfig};
+pub use subtensor::SubtensorUrl;
+#[cfg(feature = "subtensor")]
+pub use subtensor::{
+    AXON_PROTOCOL_QUIC, AinftEmission, AinftEmissions, Ed25519Signer, Publication, Runtime,
+    StakeStorage, StoredAxon, SubtensorChain, SubtensorConfig, account_id, check_call, decode_ip,
+    encode_ip, has_call, join_ainft_emissions, public_key, subtensor_commit_hash,
+};

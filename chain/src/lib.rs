@@ -37,8 +37,8 @@ pub use epoch::{EpochPlan, MAX_EPOCH_HISTORY};
 pub use error::{OpenError, StorageError};
 pub use genesis::{DEV_ACCOUNTS, DEV_BALANCE, GENESIS_TAG, Genesis, GenesisError, GenesisSubnet};
 pub use ledger::{
-    BlockOutcome, EXTRINSICS_TAG, HEADER_TAG, Ledger, RejectedTx, Supply, extrinsics_root,
-    header_hash,
+    BlockOutcome, EXTRINSICS_TAG, HEADER_TAG, Ledger, RejectedTx, Supply, VerifiedTransaction,
+    extrinsics_root, header_hash,
 };
 
 /// Most unrevealed, unexpired weight commits one hotkey may hold on one subnet.

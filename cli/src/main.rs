@@ -7,6 +7,7 @@
 mod ainft;
 mod consensus;
 mod context;
+mod localnet;
 mod models;
 mod neurons;
 mod simulate;
@@ -57,6 +58,9 @@ enum Command {
     /// Models: train a checkpoint.
     #[command(subcommand)]
     Models(models::ModelsCommand),
+    /// A local subnet: a node, three miners and two validators on 127.0.0.1.
+    #[command(subcommand)]
+    Localnet(localnet::LocalnetCommand),
     /// Yuma Consensus: run epochs on JSON inputs.
     #[command(subcommand)]
     Consensus(consensus::ConsensusCommand),
@@ -82,6 +86,7 @@ fn main() -> ExitCode {
         Command::Emissions => ainft::emissions(&global),
         Command::Ainft(command) => ainft::run(&global, command),
         Command::Models(command) => models::run(&global, command),
+        Command::Localnet(command) => localnet::run(&global, command),
         Command::Consensus(command) => consensus::run(command),
         Command::Simulate(args) => simulate::run(&global, &args),
     };

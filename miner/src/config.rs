@@ -29,6 +29,9 @@ use subnet_chain_client::ChainBackend;
 use subnet_protocol::NetUid;
 use subnet_protocol::net::NetConfig;
 use subnet_protocol::task::MAX_WEIGHTS_CHUNK_BYTES;
+pub use subnet_service::{
+    DevKey, DurationParseError, KeyFile, KeySource, format_duration, parse_duration,
+};
 
 /// Default QUIC listen address: loopback, port 8091 (Bittensor's axon port).
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8091);
@@ -80,36 +83,6 @@ pub struct Config {
     pub data_uri: Option<String>,
 }
 
-/// Where a key comes from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum KeySource {
-    /// A keyfile (`subnet wallet` format), unlocked with the password in `password_file` if
-    /// it is encrypted.
-    File(KeyFile),
-    /// A named development key (`Keypair::dev(name)`): public knowledge, for local subnets.
-    Dev(DevKey),
-}
-
-/// A keyfile and the file holding its password.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KeyFile {
-    /// The keyfile.
-    pub file: PathBuf,
-    /// A file whose first line is the password. Default none (a plain keyfile).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub password_file: Option<PathBuf>,
-}
-
-/// A development key by name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DevKey {
-    /// The name, e.g. `eve`.
-    pub dev: String,
-}
-
 /// The miner's certificate files.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -141,7 +114,7 @@ pub struct Limits {
     pub max_batch_size: usize,
     /// Longest a batch waits for more requests once its first one is there. Default 2 ms; at
     /// most `request_timeout`.
-    #[serde(with = "duration")]
+    #[serde(with = "subnet_service::duration::serde_duration")]
     pub max_batch_wait: Duration,
     /// Most task requests waiting for inference; past it the lowest-stake caller's request is
     /// refused with `busy`. Default 256.
@@ -163,7 +136,7 @@ pub struct Limits {
     /// Most concurrent requests per connection. Default 64.
     pub max_concurrent_streams: u32,
     /// Longest a request may take, reading to answering. Default 10 s.
-    #[serde(with = "duration")]
+    #[serde(with = "subnet_service::duration::serde_duration")]
     pub request_timeout: Duration,
 }
 
@@ -398,56 +371,6 @@ impl<'de> Deserialize<'de> for Device {
     }
 }
 
-/// Parses a duration written as an integer with a unit: `250ms`, `2s`, `1m`.
-///
-/// # Errors
-/// [`DurationParseError`] for anything else.
-pub fn parse_duration(text: &str) -> Result<Duration, DurationParseError> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (digits, unit) = text.split_at(split);
-    let bad = || DurationParseError(text.to_owned());
-    let n: u64 = digits.parse().map_err(|_| bad())?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "s" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n.saturating_mul(60))),
-        _ => Err(bad()),
-    }
-}
-
-/// A duration not written like `250ms`, `2s` or `1m`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not a duration like 250ms, 2s or 1m")]
-pub struct DurationParseError(pub String);
-
-/// Writes a duration as [`parse_duration`] reads it: whole seconds as `Ns`, else milliseconds
-/// (sub-millisecond parts are dropped).
-pub fn format_duration(d: Duration) -> String {
-    if d.subsec_nanos() == 0 {
-        format!("{}s", d.as_secs())
-    } else {
-        format!("{}ms", d.as_millis())
-    }
-}
-
-mod duration {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&super::format_duration(*d))
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let text = String::deserialize(d)?;
-        super::parse_duration(&text).map_err(serde::de::Error::custom)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -559,20 +482,10 @@ mod tests {
     }
 
     #[test]
-    fn devices_and_durations_parse() {
+    fn devices_parse() {
         assert_eq!("cpu".parse::<Device>().unwrap(), Device::Cpu);
         assert_eq!("cuda".parse::<Device>().unwrap(), Device::Cuda { index: 0 });
         assert_eq!(Device::Cuda { index: 2 }.to_string(), "cuda:2");
         assert!("cuda:x".parse::<Device>().is_err());
-        for (text, d) in [
-            ("250ms", Duration::from_millis(250)),
-            ("2s", Duration::from_secs(2)),
-            ("1m", Duration::from_secs(60)),
-        ] {
-            assert_eq!(parse_duration(text).unwrap(), d);
-            assert_eq!(parse_duration(&format_duration(d)).unwrap(), d);
-        }
-        assert!(parse_duration("5").is_err());
-        assert!(parse_duration("ms").is_err());
     }
 }

@@ -1,13 +1,12 @@
-//! The miner's identities: its hotkey and coldkey (from key files or development names) and its
-//! QUIC certificate (from files, generated once, or derived from a seed).
+//! The miner's QUIC certificate (from files, generated once, or derived from a seed). Its
+//! hotkey and coldkey come from `subnet_service::keys`.
 
 use std::path::{Path, PathBuf};
 
-use subnet_protocol::keyfile::{Keyfile, KeyfileError};
-use subnet_protocol::keys::Keypair;
 use subnet_protocol::net::{CertError, SERVER_NAME, ServerCert};
+use subnet_service::KeyLoadError;
 
-use crate::config::{KeySource, TlsFiles};
+use crate::config::TlsFiles;
 
 /// BLAKE3 key-derivation context of certificate keys derived from a seed.
 const CERT_SEED_CONTEXT: &str = "subnet-miner 2025 tls certificate key from seed v1";
@@ -20,16 +19,10 @@ const ED25519_PKCS8_PREFIX: [u8; 16] = [
 /// A key or certificate could not be loaded or made.
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
-    /// A keyfile is unreadable, malformed, or its password is wrong.
-    #[error("key {path}")]
-    Keyfile {
-        /// The keyfile.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: KeyfileError,
-    },
-    /// A file (password, certificate or key) could not be read or written.
+    /// A hotkey or coldkey cannot be loaded.
+    #[error("loading a key")]
+    Key(#[from] KeyLoadError),
+    /// A certificate or key file could not be read or written.
     #[error("i/o on {path}")]
     Io {
         /// The file.
@@ -52,45 +45,6 @@ pub enum IdentityError {
     /// rcgen could not make a certificate from a seed.
     #[error("certificate generation")]
     Generate(#[source] rcgen::Error),
-}
-
-impl KeySource {
-    /// Loads the key: reads and unlocks the keyfile (with the first line of the password file),
-    /// or derives the named development key.
-    ///
-    /// # Errors
-    /// [`IdentityError::Keyfile`] or [`IdentityError::Io`] (the password file).
-    pub fn load(&self) -> Result<Keypair, IdentityError> {
-        match self {
-            Self::Dev(dev) => Ok(Keypair::dev(&dev.dev)),
-            Self::File(file) => {
-                let keyfile_err = |source| IdentityError::Keyfile {
-                    path: file.file.clone(),
-                    source,
-                };
-                let keyfile = Keyfile::read(&file.file).map_err(keyfile_err)?;
-                let password = match &file.password_file {
-                    Some(path) => Some(read_password(path)?),
-                    None => None,
-                };
-                keyfile
-                    .unlock(password.as_deref().map(String::as_str))
-                    .map_err(keyfile_err)
-            }
-        }
-    }
-}
-
-fn read_password(path: &Path) -> Result<zeroize::Zeroizing<String>, IdentityError> {
-    let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|source| {
-        IdentityError::Io {
-            path: path.to_path_buf(),
-            source,
-        }
-    })?);
-    Ok(zeroize::Zeroizing::new(
-        text.lines().next().unwrap_or_default().to_owned(),
-    ))
 }
 
 /// The miner's certificate: loaded from `files` if both exist, generated and written there if
@@ -176,7 +130,6 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{DevKey, KeyFile};
 
     #[test]
     fn seeded_certificates_are_stable_and_distinct() {
@@ -216,25 +169,5 @@ mod tests {
             load_certificate(Some(&files), None),
             Err(IdentityError::HalfCertificate { .. })
         ));
-    }
-
-    #[test]
-    fn keys_load_from_files_and_names() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("hot.json");
-        let key = Keypair::from_seed(&[9; 32]);
-        Keyfile::plain_hotkey(&key).write(&path, false).unwrap();
-        let source = KeySource::File(KeyFile {
-            file: path,
-            password_file: None,
-        });
-        assert_eq!(source.load().unwrap().public(), key.public());
-        let dev = KeySource::Dev(DevKey { dev: "eve".into() });
-        assert_eq!(dev.load().unwrap().public(), Keypair::dev("eve").public());
-        let missing = KeySource::File(KeyFile {
-            file: dir.path().join("nope.json"),
-            password_file: None,
-        });
-        assert!(matches!(missing.load(), Err(IdentityError::Keyfile { .. })));
     }
 }

@@ -13,8 +13,9 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use subnet_chain_client::{AnyChain, ChainBackend, NodeUrl};
-use subnet_miner::{Config, DevKey, Device, KeyFile, KeySource, Miner, parse_duration};
+use subnet_miner::{Config, Device, KeySource, Miner, parse_duration};
 use subnet_protocol::NetUid;
+use subnet_service::process::{init_tracing, shutdown_signal};
 
 /// Serves a model on a subnet: registers it under its AINFT and answers validators over QUIC.
 #[derive(Debug, Parser)]
@@ -102,22 +103,16 @@ impl Cli {
             config.chain = ChainBackend::Local { url: url.clone() };
         }
         if let Some(file) = &self.hotkey {
-            config.hotkey = KeySource::File(KeyFile {
-                file: file.clone(),
-                password_file: None,
-            });
+            config.hotkey = KeySource::file(file, None);
         }
         if let Some(name) = &self.dev_hotkey {
-            config.hotkey = KeySource::Dev(DevKey { dev: name.clone() });
+            config.hotkey = KeySource::dev(name);
         }
         if let Some(file) = &self.coldkey {
-            config.coldkey = KeySource::File(KeyFile {
-                file: file.clone(),
-                password_file: self.coldkey_password_file.clone(),
-            });
+            config.coldkey = KeySource::file(file, self.coldkey_password_file.clone());
         }
         if let Some(name) = &self.dev_coldkey {
-            config.coldkey = KeySource::Dev(DevKey { dev: name.clone() });
+            config.coldkey = KeySource::dev(name);
         }
         if let Some(v) = self.metrics {
             config.metrics_addr = Some(v);
@@ -143,19 +138,13 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     config.validate().context("invalid configuration")?;
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_tracing();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async {
-        let shutdown = shutdown_signal()?;
+        let shutdown = shutdown_signal().context("listening for shutdown signals")?;
         let chain = AnyChain::from_backend(&config.chain).context("connecting to the chain")?;
         let miner = Miner::start(config, chain)
             .await
@@ -168,31 +157,5 @@ fn main() -> anyhow::Result<()> {
             .serve(shutdown)
             .await
             .context("miner stopped with an error")
-    })
-}
-
-/// Listens for SIGINT and SIGTERM from now on (a signal that arrives before the returned
-/// future is polled is not lost) and returns a future that completes on the first.
-#[cfg(unix)]
-fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
-    let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
-    Ok(async move {
-        tokio::select! {
-            _ = interrupt.recv() => {}
-            _ = terminate.recv() => {}
-        }
-        tracing::info!("shutdown signal received");
-    })
-}
-
-/// Returns a future that completes on Ctrl-C.
-#[cfg(not(unix))]
-fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
-    Ok(async {
-        // An error here means no signal will ever come; then run until killed.
-        let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("shutdown signal received");
     })
 }

@@ -1,30 +1,13 @@
-//! Prometheus metrics of a miner, and the small HTTP endpoint that serves them
-//! (`GET /metrics`, text format).
+//! Prometheus metrics of a miner (served on `GET /metrics` by `subnet_service::metrics`).
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use http_body_util::Full;
-use hyper::body::{Bytes, Incoming};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode, header};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use prometheus::{
     Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
 };
 use subnet_protocol::{RejectReason, RequestKind};
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
-use tokio::task::JoinSet;
-
-/// Most concurrent scrapes.
-const MAX_METRICS_CONNECTIONS: usize = 16;
-/// Time a scraper gets to send its request headers.
-const METRICS_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The miner's metrics. Cheap to clone; clones share the counters.
 ///
@@ -166,11 +149,12 @@ impl MinerMetrics {
 
     /// The text exposition of every metric.
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        if let Err(e) = TextEncoder::new().encode_utf8(&self.registry.gather(), &mut out) {
-            tracing::warn!(error = %e, "encoding metrics failed");
-        }
-        out
+        subnet_service::metrics::render(&self.registry)
+    }
+
+    /// The registry holding every metric (what the `/metrics` endpoint serves).
+    pub(crate) fn registry(&self) -> Registry {
+        self.registry.clone()
     }
 
     pub(crate) fn request(&self, kind: RequestKind, result: Result<(), RejectReason>, d: Duration) {
@@ -211,77 +195,6 @@ impl MinerMetrics {
         self.metagraph_block
             .set(i64::try_from(block).unwrap_or(i64::MAX));
     }
-}
-
-/// Serves `GET /metrics` on `listener` until `stop` turns true, then waits for the scrapes in
-/// flight.
-pub(crate) async fn serve_metrics(
-    listener: TcpListener,
-    metrics: MinerMetrics,
-    mut stop: watch::Receiver<bool>,
-) {
-    let permits = Arc::new(Semaphore::new(MAX_METRICS_CONNECTIONS));
-    let mut connections = JoinSet::new();
-    loop {
-        while connections.try_join_next().is_some() {}
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    tracing::debug!(error = %e, "metrics accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = stopped(&mut stop) => break,
-        };
-        // At the limit the connection is dropped: scrapers retry, the miner stays bounded.
-        let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
-            continue;
-        };
-        let metrics = metrics.clone();
-        connections.spawn(async move {
-            let _permit = permit;
-            let service = service_fn(move |req| {
-                let response = answer(&metrics, &req);
-                async move { Ok::<_, Infallible>(response) }
-            });
-            let served = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(METRICS_READ_TIMEOUT)
-                .keep_alive(false)
-                .serve_connection(TokioIo::new(stream), service);
-            match tokio::time::timeout(METRICS_READ_TIMEOUT * 2, served).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::debug!(error = %e, "metrics connection failed"),
-                Err(_) => tracing::debug!("metrics scrape timed out"),
-            }
-        });
-    }
-    while connections.join_next().await.is_some() {}
-}
-
-/// Completes once `stop` holds true (or its sender is gone, which also means stop).
-async fn stopped(stop: &mut watch::Receiver<bool>) {
-    // The guard `wait_for` returns is not `Send`; it is dropped here, not held across an await.
-    let _ = stop.wait_for(|s| *s).await;
-}
-
-fn answer(metrics: &MinerMetrics, req: &Request<Incoming>) -> Response<Full<Bytes>> {
-    let (status, body) = if req.uri().path() != "/metrics" {
-        (StatusCode::NOT_FOUND, "not found\n".to_owned())
-    } else if req.method() != Method::GET {
-        (StatusCode::METHOD_NOT_ALLOWED, "use GET\n".to_owned())
-    } else {
-        (StatusCode::OK, metrics.render())
-    };
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("text/plain; version=0.0.4"),
-    );
-    response
 }
 
 /// Binds the metrics listener.

@@ -18,6 +18,8 @@ use subnet_protocol::ids::{BlockNumber, NetUid, Uid};
 use subnet_protocol::keys::PublicKey;
 use subnet_protocol::net::{CertFingerprint, NetError, Server};
 use subnet_protocol::task::{ModelInfo, ModelInfoError, NextByte, Task, TaskCodecError, encode};
+use subnet_service::http::stopped;
+use subnet_service::metrics::serve_metrics;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle as TaskHandle;
@@ -27,7 +29,7 @@ use crate::batch::{BatchLimits, Batcher};
 use crate::config::{Config, ConfigError, Device};
 use crate::identity::{IdentityError, load_certificate};
 use crate::manifest::{data_source, manifest, model_spec};
-use crate::metrics::{MinerMetrics, bind_metrics, serve_metrics};
+use crate::metrics::{MinerMetrics, bind_metrics};
 use crate::registration::{Registration, RegistrationError, ensure_registered};
 use crate::service::{MinerService, Served};
 use crate::solver::{LmSolver, Solver};
@@ -263,8 +265,8 @@ impl<C: Chain + Clone + 'static, T: Task> Miner<C, T> {
         model: ServedModel<T, S>,
     ) -> Result<Self, MinerError> {
         config.validate()?;
-        let hotkey = config.hotkey.load()?;
-        let coldkey = config.coldkey.load()?;
+        let hotkey = config.hotkey.load().map_err(IdentityError::from)?;
+        let coldkey = config.coldkey.load().map_err(IdentityError::from)?;
         let cert = load_certificate(config.tls.as_ref(), config.seed)?;
         let metrics = MinerMetrics::new()?;
         let chain_info = chain.info().await?;
@@ -423,9 +425,9 @@ impl<C: Chain + Clone + 'static, T: Task> Miner<C, T> {
             self.registration.metagraph.block,
             stop_rx.clone(),
         ));
-        let metrics_server = self
-            .metrics_listener
-            .map(|listener| tokio::spawn(serve_metrics(listener, self.metrics.clone(), stop_rx)));
+        let metrics_server = self.metrics_listener.map(|listener| {
+            tokio::spawn(serve_metrics(listener, self.metrics.registry(), stop_rx))
+        });
         let batcher = self.batcher.clone();
         let shutdown = async move {
             shutdown.await;
@@ -504,9 +506,4 @@ async fn follow_chain<C: Chain>(
             }
         }
     }
-}
-
-async fn stopped(stop: &mut watch::Receiver<bool>) {
-    // The guard `wait_for` returns is not `Send`; it is dropped here, not held across an await.
-    let _ = stop.wait_for(|s| *s).await;
 }

@@ -60,6 +60,29 @@ fn at(step: &'static str) -> impl FnOnce(ChainError) -> RegistrationError {
     move |source| RegistrationError::Chain { step, source }
 }
 
+/// `SetNeuronAinft`: the hotkey's UID now serves `ainft`. A chain that cannot record it (a
+/// subtensor runtime without the Commitments pallet) gets a warning, and the miner serves on.
+async fn point_uid_at<C: Chain>(
+    chain: &C,
+    hotkey: &Keypair,
+    netuid: NetUid,
+    ainft: AinftId,
+    writes: &mut Vec<ChainWrite>,
+) -> Result<(), RegistrationError> {
+    match chain.set_neuron_ainft(hotkey, netuid, Some(ainft)).await {
+        Ok(_) => {
+            writes.push(ChainWrite::SetNeuronAinft);
+            tracing::info!(%ainft, "UID now serves this AINFT");
+            Ok(())
+        }
+        Err(ChainError::Unsupported { call }) => {
+            tracing::warn!(%call, %ainft, "the chain cannot record which AINFT this UID serves");
+            Ok(())
+        }
+        Err(e) => Err(at("pointing the UID at the AINFT")(e)),
+    }
+}
+
 /// Makes the chain hold what the miner serves, writing only what is missing or different:
 /// 1. the AINFT of `manifest` (signed by `coldkey`, its owner);
 /// 2. a UID for `hotkey` on `netuid`, registered with that AINFT (the coldkey pays the burn);
@@ -81,11 +104,16 @@ pub async fn ensure_registered<C: Chain>(
 ) -> Result<Registration, RegistrationError> {
     let mut writes = Vec::new();
     let ainft = manifest.id();
-    let known = chain
-        .ainft(&ainft)
-        .await
-        .map_err(at("looking up the AINFT"))?;
-    if known.is_none() {
+    let known = match chain.ainft(&ainft).await {
+        Ok(known) => Some(known),
+        // Subtensor: no AINFT registry; the id travels with the UID only.
+        Err(ChainError::Unsupported { call }) => {
+            tracing::info!(%call, "the chain keeps no AINFT registry; publishing the id with the UID");
+            None
+        }
+        Err(e) => return Err(at("looking up the AINFT")(e)),
+    };
+    if let Some(None) = known {
         match chain.register_ainft(coldkey, manifest.clone()).await {
             Ok(_) => writes.push(ChainWrite::RegisteredAinft),
             // Registered meanwhile (another miner serving the same weights): what we wanted.
@@ -109,14 +137,20 @@ pub async fn ensure_registered<C: Chain>(
             writes.push(ChainWrite::RegisteredHotkey);
             tracing::info!(uid = ?receipt.created_uid().ok(), hotkey = %hotkey_pub, %netuid,
                 "hotkey registered");
+            // A chain whose registration cannot carry the AINFT (subtensor) gets it next.
+            let registered = chain
+                .metagraph(netuid)
+                .await
+                .map_err(at("reading the metagraph"))?;
+            if registered
+                .by_hotkey(&hotkey_pub)
+                .is_some_and(|n| n.ainft != Some(ainft))
+            {
+                point_uid_at(chain, hotkey, netuid, ainft, &mut writes).await?;
+            }
         }
         Some(neuron) if neuron.ainft != Some(ainft) => {
-            chain
-                .set_neuron_ainft(hotkey, netuid, Some(ainft))
-                .await
-                .map_err(at("pointing the UID at the AINFT"))?;
-            writes.push(ChainWrite::SetNeuronAinft);
-            tracing::info!(uid = %neuron.uid, %ainft, "UID now serves this AINFT");
+            point_uid_at(chain, hotkey, netuid, ainft, &mut writes).await?;
         }
         Some(_) => {}
     }

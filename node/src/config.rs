@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use subnet_chain::Genesis;
+pub use subnet_service::{DurationParseError, format_duration, parse_duration};
 
 /// Default request body limit: the largest transaction in hex plus room for the envelope.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 2 * subnet_protocol::chain::MAX_TX_BYTES + 8 * 1024;
@@ -31,7 +32,7 @@ pub struct NodeConfig {
     /// Time between blocks. Default none: the genesis' `block_time_ms` (1 s for `--dev`). For
     /// the dev genesis a value here is written into the genesis (and so changes its hash); a
     /// genesis file fixes the block time and must agree.
-    #[serde(with = "opt_duration")]
+    #[serde(with = "subnet_service::duration::serde_opt_duration")]
     pub block_time: Option<Duration>,
     /// Transaction pool limits.
     pub pool: PoolConfig,
@@ -87,14 +88,14 @@ pub struct RpcConfig {
     /// Most open connections; further clients wait in the listen backlog. Default 256.
     pub max_connections: usize,
     /// Time allowed to receive a request's headers and body. Default 10 s.
-    #[serde(with = "duration")]
+    #[serde(with = "subnet_service::duration::serde_duration")]
     pub read_timeout: Duration,
     /// Longest a `chain_waitBlock` may wait, whatever the client asks. Default 30 s.
-    #[serde(with = "duration")]
+    #[serde(with = "subnet_service::duration::serde_duration")]
     pub max_wait_block: Duration,
     /// Longest `tx_submit` waits for its transaction's block before answering `UNAVAILABLE`.
     /// Default 60 s.
-    #[serde(with = "duration")]
+    #[serde(with = "subnet_service::duration::serde_duration")]
     pub max_wait_inclusion: Duration,
 }
 
@@ -226,92 +227,9 @@ impl NodeConfig {
     }
 }
 
-/// Parses a duration written as an integer with a unit: `250ms`, `2s`, `1m`.
-///
-/// # Errors
-/// A message naming the accepted forms.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (digits, unit) = text.split_at(split);
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration like 250ms, 2s or 1m"))?;
-    match unit.trim() {
-        "ms" => Ok(Duration::from_millis(n)),
-        "s" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n.saturating_mul(60))),
-        _ => Err(format!(
-            "`{text}` has no unit: write it like 250ms, 2s or 1m"
-        )),
-    }
-}
-
-/// Writes a duration in the form [`parse_duration`] reads (milliseconds unless whole seconds).
-pub fn format_duration(d: Duration) -> String {
-    if d.subsec_millis() == 0 {
-        format!("{}s", d.as_secs())
-    } else {
-        format!("{}ms", d.as_millis())
-    }
-}
-
-mod duration {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&super::format_duration(*d))
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let text = String::deserialize(d)?;
-        super::parse_duration(&text).map_err(serde::de::Error::custom)
-    }
-}
-
-mod opt_duration {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-        match d {
-            Some(d) => s.serialize_str(&super::format_duration(*d)),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<Duration>, D::Error> {
-        let text = Option::<String>::deserialize(d)?;
-        text.map(|t| super::parse_duration(&t).map_err(serde::de::Error::custom))
-            .transpose()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_round_trip() {
-        for (text, d) in [
-            ("250ms", Duration::from_millis(250)),
-            ("2s", Duration::from_secs(2)),
-            ("1m", Duration::from_secs(60)),
-        ] {
-            assert_eq!(parse_duration(text).unwrap(), d);
-            assert_eq!(parse_duration(&format_duration(d)).unwrap(), d);
-        }
-        assert!(parse_duration("5").is_err());
-        assert!(parse_duration("ms").is_err());
-        assert!(parse_duration("1h").is_err());
-    }
 
     #[test]
     fn toml_round_trip_and_unknown_fields() {

@@ -40,7 +40,19 @@ mod pool;
 mod rpc;
 
 pub use config::{
-    ConfigError, DEFAULT_MAX_BODY_BYTES, DEFAULT_RPC_ADDR, GenesisSource, NodeConfig, PoolConfig,
-    RpcConfig, format_duration, parse_duration,
+    ConfigError, DEFAULT_MAX_BODY_BYTES, DEFAULT_RPC_ADDR, DurationParseError, GenesisSource,
+    NodeConfig, PoolConfig, RpcConfig, format_duration, parse_duration,
 };
 pub use node::{Node, NodeError, run};
+
+/// Parses one JSON-RPC request body exactly as the RPC server does, without running it (for
+/// fuzzing and tools): the method name, or the JSON error response body the server would send.
+///
+/// # Errors
+/// The error response body (`PARSE_ERROR`, `INVALID_REQUEST` or `INVALID_PARAMS`).
+pub fn parse_rpc_request(body: &[u8]) -> Result<String, Vec<u8>> {
+    match rpc::jsonrpc::parse_request(body) {
+        Ok(request) => Ok(request.method),
+        Err(malformed) => Err(rpc::jsonrpc::failure(malformed.id, &malformed.error)),
+    }
+}

@@ -2,13 +2,11 @@
 
 use std::time::Duration;
 
+use hyper::Request;
 use hyper::body::Incoming;
-use hyper::{Method, Request, StatusCode};
-use prometheus::{
-    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
-};
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
-use crate::http::{HttpResponse, text_response};
+use subnet_service::http::HttpResponse;
 
 /// The node's metrics and the registry that exposes them.
 #[derive(Debug, Clone)]
@@ -115,27 +113,8 @@ impl Metrics {
         histogram.observe(d.as_secs_f64());
     }
 
-    /// The text exposition of every metric.
-    pub(crate) fn render(&self) -> Vec<u8> {
-        let mut out = String::new();
-        if let Err(e) = TextEncoder::new().encode_utf8(&self.registry.gather(), &mut out) {
-            tracing::warn!(error = %e, "encoding metrics failed");
-        }
-        out.into_bytes()
-    }
-
     /// Answers `GET /metrics`; anything else is 404 or 405.
     pub(crate) fn handle(&self, req: &Request<Incoming>) -> HttpResponse {
-        if req.uri().path() != "/metrics" {
-            return text_response(StatusCode::NOT_FOUND, "text/plain", b"not found\n".to_vec());
-        }
-        if req.method() != Method::GET {
-            return text_response(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "text/plain",
-                b"use GET\n".to_vec(),
-            );
-        }
-        text_response(StatusCode::OK, "text/plain; version=0.0.4", self.render())
+        subnet_service::metrics::respond(&self.registry, req)
     }
 }

@@ -336,7 +336,7 @@ async fn produce_one(
     let started = Instant::now();
     let (ledger, result) = tokio::task::spawn_blocking(move || {
         let mut ledger = ledger;
-        let result = ledger.produce_block(txs, timestamp);
+        let result = ledger.produce_block_verified(txs, timestamp);
         (ledger, result)
     })
     .await

@@ -7,8 +7,9 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use subnet_chain::VerifiedTransaction;
+use subnet_protocol::chain::TxError;
 use subnet_protocol::chain::rpc::TxReceipt;
-use subnet_protocol::chain::{SignedTransaction, TxError};
 use subnet_protocol::keys::PublicKey;
 use tokio::sync::oneshot;
 
@@ -20,7 +21,9 @@ pub(crate) type Verdict = Result<TxReceipt, TxError>;
 /// A queued transaction.
 #[derive(Debug)]
 pub(crate) struct Pending {
-    pub(crate) tx: SignedTransaction,
+    /// Only transactions whose signature verified are queued, so that the block need not check
+    /// it again.
+    pub(crate) tx: VerifiedTransaction,
     /// Dropped unanswered when the node stops, which the RPC layer reports as `UNAVAILABLE`.
     pub(crate) reply: oneshot::Sender<Verdict>,
 }
@@ -64,20 +67,17 @@ impl TxPool {
     /// this signer's queued transactions.
     pub(crate) fn admit(
         &mut self,
-        tx: SignedTransaction,
+        tx: VerifiedTransaction,
         check: Result<(), TxError>,
     ) -> Result<oneshot::Receiver<Verdict>, AdmitError> {
-        let got = tx.tx.nonce;
+        let signer = tx.tx().tx.signer;
+        let got = tx.tx().tx.nonce;
         let committed = match check {
             Ok(()) => got,
             Err(TxError::FutureNonce { expected, .. }) => expected,
             Err(e) => return Err(AdmitError::Rejected(e)),
         };
-        let (queued, next) = self
-            .signers
-            .get(&tx.tx.signer)
-            .copied()
-            .unwrap_or((0, committed));
+        let (queued, next) = self.signers.get(&signer).copied().unwrap_or((0, committed));
         if got < next {
             return Err(AdmitError::Rejected(TxError::StaleNonce {
                 got,
@@ -93,10 +93,8 @@ impl TxPool {
         if self.queue.len() >= self.config.max_pending || queued >= self.config.max_per_signer {
             return Err(AdmitError::Full);
         }
-        self.signers.insert(
-            tx.tx.signer,
-            (queued.saturating_add(1), next.saturating_add(1)),
-        );
+        self.signers
+            .insert(signer, (queued.saturating_add(1), next.saturating_add(1)));
         let (reply, receiver) = oneshot::channel();
         self.queue.push_back(Pending { tx, reply });
         Ok(receiver)
@@ -122,12 +120,12 @@ impl TxPool {
         let mut dropped = Vec::new();
         let mut kept = VecDeque::with_capacity(self.queue.len());
         for pending in self.queue.drain(..) {
-            let signer = pending.tx.tx.signer;
+            let signer = pending.tx.tx().tx.signer;
             let entry = self
                 .signers
                 .entry(signer)
                 .or_insert_with(|| (0, committed_nonce(&signer)));
-            let got = pending.tx.tx.nonce;
+            let got = pending.tx.tx().tx.nonce;
             let expected = entry.1;
             if got == expected {
                 *entry = (entry.0.saturating_add(1), expected.saturating_add(1));
@@ -160,8 +158,8 @@ mod tests {
 
     use super::*;
 
-    fn tx(key: &Keypair, nonce: u64) -> SignedTransaction {
-        Transaction {
+    fn tx(key: &Keypair, nonce: u64) -> VerifiedTransaction {
+        let signed = Transaction {
             signer: key.public(),
             nonce,
             genesis_hash: Digest::of(b"g"),
@@ -171,7 +169,8 @@ mod tests {
                 amount: Rao(1),
             },
         }
-        .sign(key)
+        .sign(key);
+        VerifiedTransaction::verify(signed).unwrap()
     }
 
     /// What the ledger says of `nonce` when the account's committed nonce is `committed`.
@@ -241,7 +240,7 @@ mod tests {
             AdmitError::Full
         );
         let batch = pool.take_batch();
-        let order: Vec<u64> = batch.iter().map(|p| p.tx.tx.nonce).collect();
+        let order: Vec<u64> = batch.iter().map(|p| p.tx.tx().tx.nonce).collect();
         assert_eq!(order, vec![5, 0]);
         // While the batch is in a block, later nonces still follow the queued ones.
         assert_eq!(pool.len(), 3);

@@ -238,10 +238,20 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let (sign, verify) = (0..3)
-        .map(|_| crypto_costs())
-        .min_by_key(|(sign, verify)| *sign + *verify)
-        .expect("three samples");
+    let crypto = std::env::var("ROUNDTRIP_CRYPTO").map_or(true, |v| v != "0");
+    let (sign, verify) = if crypto {
+        (0..3)
+            .map(|_| crypto_costs())
+            .min_by_key(|(sign, verify)| *sign + *verify)
+            .expect("three samples")
+    } else {
+        (Duration::ZERO, Duration::ZERO)
+    };
+    // `ROUNDTRIP_MODES=signed-64` (a comma list of bare-seq, signed-seq, bare-64, signed-64)
+    // runs only those modes, e.g. to count one mode's instructions under valgrind.
+    let modes = std::env::var("ROUNDTRIP_MODES")
+        .unwrap_or_else(|_| "bare-seq,signed-seq,bare-64,signed-64".to_owned());
+    let wanted = |mode: &str| modes.split(',').any(|m| m.trim() == mode);
     let runs = runtime.block_on(async {
         let config = NetConfig::default();
         let cert = ServerCert::generate().expect("certificate");
@@ -280,31 +290,61 @@ fn main() {
         measure("warm-up", Arc::clone(&signed), 1000, 8).await;
 
         let sequential = (scale / 4).max(1);
-        let runs = vec![
-            measure("bare quinn, sequential", Arc::clone(&bare), sequential, 1).await,
-            measure("signed, sequential", Arc::clone(&signed), sequential, 1).await,
-            measure(
-                "bare quinn, 64 in flight",
-                Arc::clone(&bare),
-                scale,
-                IN_FLIGHT,
-            )
-            .await,
-            measure(
-                "signed, 64 in flight",
-                Arc::clone(&signed),
-                scale,
-                IN_FLIGHT,
-            )
-            .await,
-        ];
+        // Per mode, the fastest of `rounds` rounds; rounds interleave the modes so that
+        // background load hits them alike.
+        let mut best: Vec<Option<Run>> = (0..4).map(|_| None).collect();
+        for _ in 0..rounds.max(1) {
+            let mut round = Vec::new();
+            if wanted("bare-seq") {
+                round.push((
+                    0,
+                    measure("bare quinn, sequential", Arc::clone(&bare), sequential, 1).await,
+                ));
+            }
+            if wanted("signed-seq") {
+                round.push((
+                    1,
+                    measure("signed, sequential", Arc::clone(&signed), sequential, 1).await,
+                ));
+            }
+            if wanted("bare-64") {
+                round.push((
+                    2,
+                    measure(
+                        "bare quinn, 64 in flight",
+                        Arc::clone(&bare),
+                        scale,
+                        IN_FLIGHT,
+                    )
+                    .await,
+                ));
+            }
+            if wanted("signed-64") {
+                round.push((
+                    3,
+                    measure(
+                        "signed, 64 in flight",
+                        Arc::clone(&signed),
+                        scale,
+                        IN_FLIGHT,
+                    )
+                    .await,
+                ));
+            }
+            for (slot, run) in round {
+                let keep = best[slot].as_ref().is_none_or(|b| run.rate() > b.rate());
+                if keep {
+                    best[slot] = Some(run);
+                }
+            }
+        }
 
         signed.client.close().await;
         bare.connection.close(0u32.into(), b"done");
         let _ = stop.send(());
         serving.await.expect("server task");
         bare_endpoint.close(0u32.into(), b"done");
-        runs
+        best
     });
 
     println!(
@@ -324,7 +364,7 @@ fn main() {
         "|{:-<28}|{:->9}|{:->11}|{:->10}|{:->10}|{:->13}|",
         "", "", "", "", "", ""
     );
-    for run in &runs {
+    for run in runs.iter().flatten() {
         let cpu = run
             .cpu_per_call()
             .map_or_else(|| "n/a".to_owned(), |c| format!("{c:.1}"));
@@ -339,16 +379,23 @@ fn main() {
         );
     }
     let ratio = |signed: &Run, bare: &Run| signed.rate() / bare.rate();
-    println!(
-        "\nsigned / bare, calls/s: sequential {:.2}x, 64 in flight {:.2}x (target >= 0.25x)",
-        ratio(&runs[1], &runs[0]),
-        ratio(&runs[3], &runs[2]),
-    );
-    if let (Some(signed), Some(bare)) = (runs[3].cpu_per_call(), runs[2].cpu_per_call()) {
+    if let (Some(signed), Some(bare)) = (&runs[1], &runs[0]) {
         println!(
-            "signed / bare at equal CPU (64 in flight, bare CPU per call / signed CPU per call): \
-             {:.2}x",
-            bare / signed
+            "\nsigned / bare, calls/s, sequential: {:.2}x",
+            ratio(signed, bare)
         );
+    }
+    if let (Some(signed), Some(bare)) = (&runs[3], &runs[2]) {
+        println!(
+            "signed / bare, calls/s, 64 in flight: {:.2}x (target >= 0.25x)",
+            ratio(signed, bare)
+        );
+        if let (Some(s), Some(b)) = (signed.cpu_per_call(), bare.cpu_per_call()) {
+            println!(
+                "signed / bare at equal CPU (64 in flight, bare CPU per call / signed CPU per \
+                 call): {:.2}x",
+                b / s
+            );
+        }
     }
 }

@@ -9,7 +9,10 @@
 //! The default prints, per size, mode and layout (sparse, dense), the best and median of `reps`
 //! runs in milliseconds after one warm-up run, and a BLAKE3 digest of every output integer (equal
 //! digests: bit-identical epochs). `--once` builds the inputs and runs that one epoch `count`
-//! times with no timing, for instruction counts (`valgrind --tool=callgrind`, `perf stat`).
+//! times with no timing, for instruction counts (`valgrind --tool=callgrind`, `perf stat`); a
+//! sixth argument `reused` builds each epoch in the previous one's bond rows. The
+//! `sparse_reused` layout is the sparse epoch through `epoch_with_buffers`, each output's bond
+//! rows handed back for the next epoch (`EpochBuffers::recycle`).
 
 #[path = "../benches/common/mod.rs"]
 mod common;
@@ -18,7 +21,9 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use serde_json::json;
-use subnet_scoring::yuma::{BondRow, EpochInputs, EpochOutput, EpochParams, epoch};
+use subnet_scoring::yuma::{
+    BondRow, EpochBuffers, EpochInputs, EpochOutput, EpochParams, epoch, epoch_with_buffers,
+};
 
 fn parse_size(s: &str) -> (usize, usize) {
     let (n, v) = s.split_once(':').expect("size is n:validators");
@@ -86,6 +91,26 @@ fn time(inputs: &EpochInputs, params: &EpochParams, reps: usize) -> (f64, f64, S
     (ms[0], ms[ms.len() / 2], digest(&out))
 }
 
+/// As [`time`], each epoch built in the bond rows of the one before ([`EpochBuffers`]), as a
+/// caller that recycles its outputs runs them.
+fn time_reused(inputs: &EpochInputs, params: &EpochParams, reps: usize) -> (f64, f64, String) {
+    let mut buffers = EpochBuffers::new();
+    let out = epoch_with_buffers(inputs, params, &mut buffers).expect("valid inputs");
+    let digest = digest(&out);
+    buffers.recycle(out.bonds);
+    let mut ms: Vec<f64> = (0..reps)
+        .map(|_| {
+            let start = Instant::now();
+            let out =
+                epoch_with_buffers(black_box(inputs), params, &mut buffers).expect("valid inputs");
+            buffers.recycle(black_box(out).bonds);
+            start.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    ms.sort_by(f64::total_cmp);
+    (ms[0], ms[ms.len() / 2], digest)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--once") {
@@ -98,8 +123,16 @@ fn main() {
             &subnet.sparse
         };
         let count: usize = args.get(4).map_or(1, |c| c.parse().expect("count"));
+        // `reused` as a sixth argument: each epoch reuses the previous one's bond rows.
+        let reused = args.get(5).is_some_and(|a| a == "reused");
+        let mut buffers = EpochBuffers::new();
         for _ in 0..count {
-            black_box(epoch(black_box(inputs), &params).expect("valid inputs"));
+            let out = if reused {
+                epoch_with_buffers(black_box(inputs), &params, &mut buffers)
+            } else {
+                epoch(black_box(inputs), &params)
+            };
+            buffers.recycle(black_box(out.expect("valid inputs")).bonds);
         }
         return;
     }
@@ -141,6 +174,11 @@ fn main() {
                     "reps": reps, "best_ms": best, "median_ms": median, "digest": digest,
                 }));
             }
+            let (best, median, digest) = time_reused(&subnet.sparse, &params, reps);
+            results.push(json!({
+                "n": n, "validators": v, "mode": mode, "layout": "sparse_reused",
+                "reps": reps, "best_ms": best, "median_ms": median, "digest": digest,
+            }));
         }
     }
     println!("{}", json!({ "threads": 1, "results": results }));

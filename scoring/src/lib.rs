@@ -39,4 +39,7 @@ pub mod weights;
 pub mod yuma;
 
 pub use fixed::{I32F32, I64F64};
-pub use yuma::{EpochError, EpochInputs, EpochOutput, EpochParams, U16Matrix, epoch};
+pub use yuma::{
+    EpochBuffers, EpochError, EpochInputs, EpochOutput, EpochParams, U16Matrix, epoch,
+    epoch_with_buffers,
+};

@@ -25,10 +25,12 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use subnet_chain_client::ChainBackend;
 use subnet_protocol::NetUid;
-use subnet_protocol::keyfile::{Keyfile, KeyfileError};
-use subnet_protocol::keys::Keypair;
 use subnet_protocol::net::{MAX_TIMEOUT, NetConfig};
 use subnet_protocol::task::{MAX_CONTEXT_BYTES, MAX_WEIGHTS_CHUNK_BYTES};
+use subnet_service::KeyLoadError;
+pub use subnet_service::{
+    DevKey, DurationParseError, KeyFile, KeySource, format_duration, parse_duration,
+};
 
 /// The resolved configuration of a validator.
 ///
@@ -53,10 +55,10 @@ pub struct Config {
     /// their losses compare). Default 8.
     pub requests_per_miner: usize,
     /// Time between the starts of two steps. Default 12 s (one Bittensor block).
-    #[serde(with = "duration")]
+    #[serde(with = "subnet_service::duration::serde_duration")]
     pub step_interval: Duration,
     /// Longest one request to a miner may take, connecting included. Default 5 s.
-    #[serde(with = "duration")]
+    #[serde(with = "subnet_service::duration::serde_duration")]
     pub request_timeout: Duration,
     /// Weight of a step's reward in the moving average: `s ← α·r + (1 − α)·s`, in `(0, 1]`.
     /// Default 0.1.
@@ -91,36 +93,6 @@ pub struct Config {
     pub weights_chunk_bytes: u32,
 }
 
-/// Where the hotkey comes from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum KeySource {
-    /// A keyfile (`subnet wallet` format), unlocked with the password in `password_file` if
-    /// it is encrypted.
-    File(KeyFile),
-    /// A named development key (`Keypair::dev(name)`): public knowledge, for local subnets.
-    Dev(DevKey),
-}
-
-/// A keyfile and the file holding its password.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KeyFile {
-    /// The keyfile.
-    pub file: PathBuf,
-    /// A file whose first line is the password. Default none (a plain keyfile).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub password_file: Option<PathBuf>,
-}
-
-/// A development key by name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DevKey {
-    /// The name, e.g. `alice`.
-    pub dev: String,
-}
-
 /// The text requests are cut from.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(tag = "source", rename_all = "kebab-case", deny_unknown_fields)]
@@ -150,24 +122,9 @@ pub enum ConfigError {
         /// What is wrong.
         reason: String,
     },
-    /// The hotkey file cannot be read or unlocked.
-    #[error("hotkey {path}")]
-    Keyfile {
-        /// The keyfile.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: KeyfileError,
-    },
-    /// The password file cannot be read.
-    #[error("reading {path}")]
-    PasswordFile {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
+    /// The hotkey cannot be loaded.
+    #[error("hotkey")]
+    Key(#[from] KeyLoadError),
 }
 
 impl Default for Config {
@@ -284,99 +241,12 @@ impl Config {
     }
 }
 
-impl KeySource {
-    /// Loads the key: reads and unlocks the keyfile (with the first line of the password file),
-    /// or derives the named development key.
-    ///
-    /// # Errors
-    /// [`ConfigError::Keyfile`] or [`ConfigError::PasswordFile`].
-    pub fn load(&self) -> Result<Keypair, ConfigError> {
-        match self {
-            Self::Dev(dev) => Ok(Keypair::dev(&dev.dev)),
-            Self::File(file) => {
-                let keyfile_err = |source| ConfigError::Keyfile {
-                    path: file.file.clone(),
-                    source,
-                };
-                let keyfile = Keyfile::read(&file.file).map_err(keyfile_err)?;
-                let password = match &file.password_file {
-                    Some(path) => {
-                        let text = std::fs::read_to_string(path).map_err(|source| {
-                            ConfigError::PasswordFile {
-                                path: path.clone(),
-                                source,
-                            }
-                        })?;
-                        Some(text.lines().next().unwrap_or_default().to_owned())
-                    }
-                    None => None,
-                };
-                keyfile.unlock(password.as_deref()).map_err(keyfile_err)
-            }
-        }
-    }
-}
-
-/// Parses a duration written as a number and a unit: `ms`, `s`, `m` or `h` (`250ms`, `12s`,
-/// `1.5s`).
-///
-/// # Errors
-/// [`DurationParseError`] for anything else, negative or non-finite values.
-pub fn parse_duration(text: &str) -> Result<Duration, DurationParseError> {
-    let text = text.trim();
-    let fail = || DurationParseError(text.to_owned());
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(fail)?;
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number.parse().map_err(|_| fail())?;
-    let seconds = match unit.trim() {
-        "ms" => value / 1000.0,
-        "s" => value,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        _ => return Err(fail()),
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|_| fail())
-}
-
-/// A duration that [`parse_duration`] cannot read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not a duration such as 250ms, 12s, 5m or 1h")]
-pub struct DurationParseError(pub String);
-
-/// Writes a duration as [`parse_duration`] reads it: whole seconds as `12s`, else milliseconds.
-pub fn format_duration(d: Duration) -> String {
-    if d.subsec_nanos() == 0 {
-        format!("{}s", d.as_secs())
-    } else if d.subsec_nanos().is_multiple_of(1_000_000) {
-        format!("{}ms", d.as_millis())
-    } else {
-        format!("{}s", d.as_secs_f64())
-    }
-}
-
 impl fmt::Display for EvalCorpus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::JargonEval => f.write_str("jargon-eval"),
             Self::File { path } => write!(f, "file {}", path.display()),
         }
-    }
-}
-
-mod duration {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&super::format_duration(*d))
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let text = String::deserialize(d)?;
-        super::parse_duration(&text).map_err(serde::de::Error::custom)
     }
 }
 
@@ -470,33 +340,5 @@ mod tests {
                 other => panic!("{text}: {other:?}"),
             }
         }
-    }
-
-    #[test]
-    fn durations_parse_and_print() {
-        for (text, d) in [
-            ("250ms", Duration::from_millis(250)),
-            ("12s", Duration::from_secs(12)),
-            ("1.5s", Duration::from_millis(1500)),
-            ("2m", Duration::from_secs(120)),
-            ("1h", Duration::from_secs(3600)),
-        ] {
-            assert_eq!(parse_duration(text).unwrap(), d);
-            assert_eq!(parse_duration(&format_duration(d)).unwrap(), d);
-        }
-        for bad in ["", "12", "s", "-1s", "1d", "1e400s"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn dev_keys_load() {
-        let key = KeySource::Dev(DevKey { dev: "bob".into() }).load().unwrap();
-        assert_eq!(key.public(), Keypair::dev("bob").public());
-        let missing = KeySource::File(KeyFile {
-            file: "/nonexistent/key.json".into(),
-            password_file: None,
-        });
-        assert!(matches!(missing.load(), Err(ConfigError::Keyfile { .. })));
     }
 }

@@ -16,6 +16,7 @@ use subnet_protocol::ids::{BlockNumber, NetUid, Uid};
 use subnet_protocol::keys::{Keypair, PublicKey};
 use subnet_protocol::net::{Client, NetError};
 use subnet_protocol::task::Task as _;
+use subnet_service::metrics::serve_metrics;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
@@ -24,7 +25,7 @@ use crate::commit::{CommitError, Committer, WeightsEvent};
 use crate::config::{Config, ConfigError};
 use crate::evaluator::{Evaluator, RequestOf};
 use crate::lm::{LmError, LmEvaluator};
-use crate::metrics::{ValidatorMetrics, serve_metrics};
+use crate::metrics::ValidatorMetrics;
 use crate::query::{QueryResult, Target, query_all};
 use crate::sampling::{choose, step_rng};
 use crate::score::{ema, step_reward};
@@ -182,7 +183,7 @@ impl<C: Chain + Clone + 'static, E: Evaluator> Validator<C, E> {
         evaluator: E,
     ) -> Result<Self, ValidatorError> {
         config.validate()?;
-        let hotkey = config.hotkey.load()?;
+        let hotkey = config.hotkey.load().map_err(ConfigError::from)?;
         let metrics = ValidatorMetrics::new()?;
         let netuid = config.netuid;
         let info = retry("info", &metrics, || chain.info()).await?;
@@ -576,10 +577,9 @@ impl<C: Chain + Clone + 'static, E: Evaluator> Validator<C, E> {
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), ValidatorError> {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let metrics_server = self
-            .metrics_listener
-            .take()
-            .map(|listener| tokio::spawn(serve_metrics(listener, self.metrics.clone(), stop_rx)));
+        let metrics_server = self.metrics_listener.take().map(|listener| {
+            tokio::spawn(serve_metrics(listener, self.metrics.registry(), stop_rx))
+        });
         let mut shutdown = std::pin::pin!(shutdown);
         let mut ticker = tokio::time::interval(self.config.step_interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

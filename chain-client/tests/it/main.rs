@@ -4,4 +4,6 @@
 mod embedded;
 mod harness;
 mod rpc;
+#[cfg(feature = "subtensor")]
+mod subtensor;
 mod suite;

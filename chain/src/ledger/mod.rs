@@ -9,6 +9,7 @@ use subnet_protocol::chain::{Block, BlockHeader, SignedTransaction, TxError, rpc
 use subnet_protocol::ids::{BlockNumber, NetUid, Rao};
 
 pub use query::Supply;
+pub use verify::VerifiedTransaction;
 
 use crate::apply::{self, Rules};
 use crate::epoch;
@@ -223,6 +224,35 @@ impl Ledger {
         })
     }
 
+    /// [`Ledger::check`] for a transaction whose signature already verified: the same checks
+    /// in the same order, the signature counted as good.
+    ///
+    /// # Errors
+    /// [`TxError::WrongGenesis`], [`TxError::Expired`], [`TxError::StaleNonce`],
+    /// [`TxError::FutureNonce`].
+    pub fn check_verified(&self, tx: &VerifiedTransaction, at: BlockNumber) -> Result<(), TxError> {
+        apply::check_envelope(&self.state, &self.rules, tx.tx(), at, || true)
+    }
+
+    /// [`Ledger::produce_block`] for transactions whose signatures already verified (a node's
+    /// pool admits only those): the same block, without checking their signatures again.
+    /// Everything that depends on the state (genesis, expiry, nonce, the call) is checked as
+    /// in [`Ledger::produce_block`].
+    ///
+    /// # Errors
+    /// As [`Ledger::produce_block`].
+    pub fn produce_block_verified(
+        &mut self,
+        txs: Vec<VerifiedTransaction>,
+        timestamp_ms: u64,
+    ) -> Result<BlockOutcome, StorageError> {
+        let txs = txs
+            .into_iter()
+            .map(VerifiedTransaction::into_inner)
+            .collect();
+        self.produce(txs, timestamp_ms, true)
+    }
+
     /// Produces and commits the next block from `txs`, applied in order.
     ///
     /// Each transaction is checked (as [`Ledger::check`], then its call) and either applied,
@@ -242,6 +272,17 @@ impl Ledger {
         txs: Vec<SignedTransaction>,
         timestamp_ms: u64,
     ) -> Result<BlockOutcome, StorageError> {
+        self.produce(txs, timestamp_ms, false)
+    }
+
+    /// `verified`: every signature in `txs` is known to verify (they came out of
+    /// [`VerifiedTransaction`]s).
+    fn produce(
+        &mut self,
+        txs: Vec<SignedTransaction>,
+        timestamp_ms: u64,
+        verified: bool,
+    ) -> Result<BlockOutcome, StorageError> {
         if self.poisoned {
             return Err(StorageError::Poisoned);
         }
@@ -249,7 +290,7 @@ impl Ledger {
             .height
             .checked_add(1)
             .ok_or(StorageError::HeightOverflow)?;
-        let prepared = verify::prepare_all(&txs, &mut self.keys);
+        let prepared = verify::prepare_all(&txs, &mut self.keys, verified);
         let mut included = Vec::with_capacity(txs.len());
         let mut encoded = Vec::with_capacity(txs.len());
         let mut receipts = Vec::with_capacity(txs.len());

@@ -15,6 +15,40 @@ const MAX_THREADS: usize = 8;
 /// Decompressed keys kept between blocks; the cache is emptied when it grows past this.
 const KEY_CACHE_CAPACITY: usize = 65_536;
 
+/// A transaction whose signature has verified (as [`SignedTransaction::verify_signature`]).
+///
+/// It can only be made by [`VerifiedTransaction::verify`], so holding one proves the check
+/// ran; a signature's validity depends on nothing but the transaction's own bytes, so the
+/// proof stays valid while the transaction waits. [`Ledger::produce_block_verified`](
+/// super::Ledger::produce_block_verified) skips the signature check for these and still checks
+/// everything else (genesis, expiry, nonce, the call) against the state of its block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedTransaction(SignedTransaction);
+
+impl VerifiedTransaction {
+    /// Verifies `tx`'s signature (`verify_strict` against `tx.tx.signer`).
+    ///
+    /// # Errors
+    /// The transaction back, unchanged, when its signature does not verify or its signer is
+    /// not a valid key.
+    pub fn verify(tx: SignedTransaction) -> Result<Self, Box<SignedTransaction>> {
+        match tx.verify_signature() {
+            Ok(()) => Ok(Self(tx)),
+            Err(_) => Err(Box::new(tx)),
+        }
+    }
+
+    /// The transaction.
+    pub const fn tx(&self) -> &SignedTransaction {
+        &self.0
+    }
+
+    /// The transaction, dropping the proof.
+    pub fn into_inner(self) -> SignedTransaction {
+        self.0
+    }
+}
+
 /// One transaction, checked and encoded.
 #[derive(Debug)]
 pub(super) struct Prepared {
@@ -56,7 +90,19 @@ impl KeyCache {
 }
 
 /// Checks and encodes every transaction; the result does not depend on the number of threads.
-pub(super) fn prepare_all(txs: &[SignedTransaction], cache: &mut KeyCache) -> Vec<Prepared> {
+/// With `verified`, every transaction is a [`VerifiedTransaction`]'s and only encoding is left.
+pub(super) fn prepare_all(
+    txs: &[SignedTransaction],
+    cache: &mut KeyCache,
+    verified: bool,
+) -> Vec<Prepared> {
+    if verified {
+        // Encoding alone is a few µs per transaction: not worth the threads.
+        return txs
+            .iter()
+            .map(|tx| encoded(tx, &tx.tx.signing_bytes(), true))
+            .collect();
+    }
     cache.fill(txs);
     let cache = &*cache;
     let run = |chunk: &[SignedTransaction]| -> Vec<Prepared> {
@@ -90,6 +136,10 @@ fn prepare(tx: &SignedTransaction, cache: &KeyCache) -> Prepared {
         let sig = ed25519_dalek::Signature::from_bytes(tx.signature.as_bytes());
         key.verify_strict(&signing, &sig).is_ok()
     });
+    encoded(tx, &signing, signature_ok)
+}
+
+fn encoded(tx: &SignedTransaction, signing: &[u8], signature_ok: bool) -> Prepared {
     let body = signing.get(TX_SIGNING_TAG.len()..).unwrap_or_default();
     let mut encoded = Vec::with_capacity(body.len().saturating_add(64));
     encoded.extend_from_slice(body);
@@ -151,7 +201,7 @@ mod tests {
     fn prepared_matches_the_protocol_definitions_on_any_thread_count() {
         let txs = txs();
         let mut cache = KeyCache::default();
-        let prepared = prepare_all(&txs, &mut cache);
+        let prepared = prepare_all(&txs, &mut cache, false);
         assert_eq!(prepared.len(), txs.len());
         for (tx, p) in txs.iter().zip(&prepared) {
             assert_eq!(p.signature_ok, tx.verify_signature().is_ok());
@@ -165,5 +215,56 @@ mod tests {
             .collect();
         let parallel: Vec<bool> = prepared.iter().map(|p| p.signature_ok).collect();
         assert_eq!(sequential, parallel);
+    }
+
+    #[test]
+    fn verified_blocks_equal_checked_blocks() {
+        use crate::{Genesis, Ledger};
+        let genesis = Genesis::dev();
+        let (alice, bob) = (Keypair::dev("alice"), Keypair::dev("bob"));
+        let transfer = |nonce: u64, valid_until: u64| {
+            Transaction {
+                signer: alice.public(),
+                nonce,
+                genesis_hash: genesis.hash(),
+                valid_until: BlockNumber(valid_until),
+                call: Call::Transfer {
+                    dest: bob.public(),
+                    amount: Rao(5),
+                },
+            }
+            .sign(&alice)
+        };
+        // Applied, stale nonce (a repeat), expired, future nonce: the state decides each one.
+        let txs = vec![
+            transfer(0, 10),
+            transfer(1, 10),
+            transfer(1, 10),
+            transfer(2, 0),
+            transfer(9, 10),
+        ];
+        let verified: Vec<VerifiedTransaction> = txs
+            .iter()
+            .cloned()
+            .map(|t| VerifiedTransaction::verify(t).unwrap())
+            .collect();
+        let mut checked = Ledger::open_temporary(&genesis).unwrap();
+        let mut trusted = Ledger::open_temporary(&genesis).unwrap();
+        for v in &verified {
+            assert_eq!(
+                trusted.check_verified(v, BlockNumber(1)),
+                checked.check(v.tx(), BlockNumber(1))
+            );
+        }
+        let a = checked.produce_block(txs, 7).unwrap();
+        let b = trusted.produce_block_verified(verified, 7).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.receipts.len(), 2);
+        assert_eq!(a.rejected.len(), 3);
+
+        let mut forged = transfer(3, 10);
+        forged.tx.nonce = 4;
+        let back = VerifiedTransaction::verify(forged.clone()).unwrap_err();
+        assert_eq!(*back, forged);
     }
 }

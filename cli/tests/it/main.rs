@@ -4,6 +4,7 @@
 mod chain;
 mod common;
 mod consensus;
+mod localnet;
 mod models;
 mod simulate;
 mod wallet;

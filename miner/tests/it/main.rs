@@ -2,6 +2,8 @@
 //! checkpoint.
 
 mod harness;
+mod hostile;
 mod lifecycle;
+mod load;
 mod process;
 mod serving;

@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use subnet_node::{GenesisSource, Node, NodeConfig, parse_duration};
+use subnet_service::process::{init_tracing, shutdown_signal};
 
 /// The local chain's node: blocks, transaction pool, JSON-RPC on loopback.
 #[derive(Debug, Parser)]
@@ -84,50 +85,20 @@ fn main() -> anyhow::Result<()> {
         print!("{}", config.to_toml());
         return Ok(());
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_tracing();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async {
+        let shutdown = shutdown_signal().context("listening for shutdown signals")?;
         let node = Node::start(config).await.context("starting the node")?;
         let mut stdout = std::io::stdout().lock();
         writeln!(stdout, "{}", node.ready_line()).context("writing the ready line")?;
         stdout.flush().context("writing the ready line")?;
         drop(stdout);
-        node.run_until(shutdown_signal())
+        node.run_until(shutdown)
             .await
             .context("node stopped with an error")
     })
-}
-
-/// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM; only SIGINT stops the node");
-                let _ = tokio::signal::ctrl_c().await; // an error here means no signal will come
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await; // an error here means no signal will come
-    }
-    tracing::info!("shutdown signal received");
 }

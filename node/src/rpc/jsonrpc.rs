@@ -152,11 +152,14 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<Request, Malformed> {
     };
     let id = obj.remove("id");
     let answer_id = match &id {
-        Some(v @ (Value::Null | Value::Number(_) | Value::String(_))) => v.clone(),
+        Some(v @ (Value::Null | Value::String(_))) => v.clone(),
+        // Only 64-bit integers come back exactly as sent: serde_json reads other numbers as
+        // floats, and the answer must echo the caller's id.
+        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Value::Number(n.clone()),
         Some(_) => {
             return Err(Malformed {
                 id: Value::Null,
-                error: RpcError::invalid_request("`id` must be a string, a number or null"),
+                error: RpcError::invalid_request("`id` must be a string, a 64-bit integer or null"),
             });
         }
         None => Value::Null,

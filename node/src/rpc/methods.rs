@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value;
+use subnet_chain::VerifiedTransaction;
 use subnet_protocol::ainft::AinftId;
 use subnet_protocol::chain::rpc::{
     ACCOUNT_INFO, AINFT_GET, CHAIN_BLOCK, CHAIN_INFO, CHAIN_WAIT_BLOCK, EMISSIONS, STAKE_OF,
@@ -173,12 +174,24 @@ async fn submit(
     if *shared.stop.borrow() {
         return Err(RpcError::unavailable("node is shutting down"));
     }
+    // The signature is checked once, here, before the ledger is locked; the pool keeps the
+    // proof and the block does not check it again.
+    let verified = VerifiedTransaction::verify(tx);
     let admitted = {
         let ledger = shared.ledger.read().await;
         let at = ledger.height().saturating_add(1);
-        let check = ledger.check(&tx, at);
+        let verified = match verified {
+            Ok(verified) => verified,
+            // `check` names the first failing check (genesis or expiry before the signature).
+            Err(tx) => {
+                return Err(reject(
+                    ledger.check(&tx, at).err().unwrap_or(TxError::BadSignature),
+                ));
+            }
+        };
+        let check = ledger.check_verified(&verified, at);
         let mut pool = shared.pool();
-        let admitted = pool.admit(tx, check);
+        let admitted = pool.admit(verified, check);
         shared
             .metrics
             .pool_pending

@@ -4,4 +4,5 @@
 mod cli;
 mod client;
 mod crash;
+mod hostile;
 mod rpc;

@@ -433,6 +433,20 @@ async fn answer<H: Handler>(
         Err(_) => return Some(shared.reject(None, RejectReason::Timeout)),
     };
     let header = *envelope.header();
+    // A stream carries one request frame: bytes after it make the request malformed (as in
+    // `decode_frame`), rather than being ignored. Waits for the peer's finish, under the deadline.
+    match timeout_at(deadline, recv.read_chunk(1, true)).await {
+        Ok(Ok(None)) => {}
+        Ok(Ok(Some(_))) => {
+            debug!(%peer, "bytes after the request frame");
+            return Some(shared.reject(Some(&header), RejectReason::Malformed));
+        }
+        Ok(Err(e)) => {
+            debug!(%peer, error = %e, "request stream failed");
+            return None;
+        }
+        Err(_) => return Some(shared.reject(Some(&header), RejectReason::Timeout)),
+    }
     let checked = match shared.verifier.check(envelope, unix_ms()) {
         Ok(checked) => checked,
         Err(e) => {

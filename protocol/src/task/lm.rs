@@ -15,7 +15,7 @@ use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 
-use super::Task;
+use super::{Task, TaskCodecError};
 
 /// Longest context a request may carry, in bytes. Models with a shorter context window use the
 /// last bytes that fit before each scored position.
@@ -195,6 +195,25 @@ impl Task for NextByte {
         request.check()
     }
 
+    /// As the provided [`Task::decode_answer`] (same results and errors for every body), with
+    /// a well-formed body read directly: postcard's `Vec<f32>` is the value count (varint), then
+    /// 4 little-endian bytes per value, and reading them through serde cost about 15
+    /// instructions per value (a 64-row answer holds 16,384). Any other body goes through the
+    /// generic decoder, which names its error.
+    fn decode_answer(
+        &self,
+        request: &NextByteRequest,
+        body: &[u8],
+    ) -> Result<NextByteAnswer, TaskCodecError<NextByteError>> {
+        let answer = match direct_answer(body) {
+            Some(values) => NextByteAnswer::new(values),
+            None => super::decode(body, MAX_ANSWER_BYTES)?,
+        };
+        self.check_answer(request, &answer)
+            .map_err(TaskCodecError::Invalid)?;
+        Ok(answer)
+    }
+
     /// Checks the length (`positions × 256`) and that every row is a log-probability
     /// distribution: no NaN or +∞, and `|ln Σ exp(row)| ≤` [`LOG_PROB_SUM_TOLERANCE`].
     fn check_answer(
@@ -213,15 +232,112 @@ impl Task for NextByte {
             if values.iter().any(|v| v.is_nan() || *v == f32::INFINITY) {
                 return Err(NextByteError::NotLogProbs { row });
             }
-            let mass: f64 = values.iter().map(|v| f64::from(*v).exp()).sum();
-            // Written so that a NaN (from a sum of infinities) also fails.
-            let is_normalized = mass.ln().abs() <= LOG_PROB_SUM_TOLERANCE;
-            if !is_normalized {
+            if !is_normalized(values) {
                 return Err(NextByteError::NotNormalized { row });
             }
         }
         Ok(())
     }
+}
+
+/// The values of a body that is exactly a postcard `Vec<f32>` within [`MAX_ANSWER_BYTES`];
+/// `None` for anything else.
+fn direct_answer(body: &[u8]) -> Option<Vec<f32>> {
+    if body.len() > MAX_ANSWER_BYTES {
+        return None;
+    }
+    // The count is read by postcard itself, so that it is accepted exactly as the generic
+    // decoder accepts a sequence length.
+    let (count, bytes) = postcard::take_from_bytes::<usize>(body).ok()?;
+    if count.checked_mul(4)? != bytes.len() {
+        return None;
+    }
+    bytes
+        .chunks_exact(4)
+        .map(|b| b.try_into().map(f32::from_le_bytes))
+        .collect::<Result<Vec<f32>, _>>()
+        .ok()
+}
+
+/// Whether `|ln Σ exp(row)| ≤` [`LOG_PROB_SUM_TOLERANCE`], for a row without NaN or +∞.
+///
+/// Decided as the plain `f64::exp` sum ([`exact_is_normalized`]) decides it, at a fraction of
+/// the cost: the sum is first taken with [`fast_exp`] (relative error below 1e-12 per term, so
+/// below 1e-12 plus rounding for the sum and its logarithm); only a row whose result lies
+/// within 1e-9 of the tolerance, or that holds a value outside [-700, 700] (-∞ included), is
+/// summed with `f64::exp`. With `f64::exp` a 256-value row costs about 15,000 instructions,
+/// most of a validator's work per 64-row answer.
+fn is_normalized(values: &[f32]) -> bool {
+    // A fold, not `all`: no early exit, so it vectorises.
+    let in_range = values
+        .iter()
+        .fold(true, |ok, v| ok & (*v >= -700.0) & (*v <= 700.0));
+    if !in_range {
+        return exact_is_normalized(values);
+    }
+    // Eight running sums, so that the compiler may vectorise (one sum is a strict sequence of
+    // additions); the order only moves the result by rounding, far inside the 1e-9 margin.
+    let mut lanes = [0.0_f64; 8];
+    let chunks = values.chunks_exact(lanes.len());
+    let tail: f64 = chunks
+        .remainder()
+        .iter()
+        .map(|v| fast_exp(f64::from(*v)))
+        .sum();
+    for chunk in chunks {
+        for (lane, v) in lanes.iter_mut().zip(chunk) {
+            *lane += fast_exp(f64::from(*v));
+        }
+    }
+    let fast = lanes.iter().sum::<f64>() + tail;
+    let distance = fast.ln().abs() - LOG_PROB_SUM_TOLERANCE;
+    if distance.abs() > 1e-9 {
+        return distance < 0.0;
+    }
+    exact_is_normalized(values)
+}
+
+/// The definition: `|ln Σ exp(row)| ≤` [`LOG_PROB_SUM_TOLERANCE`], summed in row order with
+/// `f64::exp`.
+fn exact_is_normalized(values: &[f32]) -> bool {
+    let mass: f64 = values.iter().map(|v| f64::from(*v).exp()).sum();
+    // Written so that a NaN (from a sum of infinities) also fails.
+    mass.ln().abs() <= LOG_PROB_SUM_TOLERANCE
+}
+
+/// `exp(x)` for `x` in [-700, 700], relative error below 1e-12 (callers check the range).
+///
+/// `x = n·ln 2 + r` with `|r| ≤ ln 2 / 2`; `e^r` by its Taylor series to degree 11 (remainder
+/// below 0.35¹²/12! ≈ 6e-15); `2^n` written into the exponent bits. Branch-free, so the
+/// compiler vectorises the row sum.
+fn fast_exp(x: f64) -> f64 {
+    const LN2_HI: f64 = 0.693_147_180_369_123_8;
+    const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
+    // 1.5 · 2^52: adding it rounds to an integer, found in the low mantissa bits.
+    const ROUND: f64 = 6_755_399_441_055_744.0;
+    // Plain products, not `mul_add`: without a target FMA that is a slow library call.
+    let shifted = x * core::f64::consts::LOG2_E + ROUND;
+    let n = shifted - ROUND;
+    // n·LN2_HI is exact (LN2_HI has 32 significant bits, |n| ≤ 1010).
+    let r = (x - n * LN2_HI) - n * LN2_LO;
+    let mut p = 1.0 / 39_916_800.0;
+    for k in [
+        3_628_800.0,
+        362_880.0,
+        40_320.0,
+        5_040.0,
+        720.0,
+        120.0,
+        24.0,
+        6.0,
+        2.0,
+        1.0,
+        1.0,
+    ] {
+        p = p * r + 1.0 / k;
+    }
+    // |n| ≤ 1010, so n + 1023 fits the 11 exponent bits; the shift drops the rest of the word.
+    p * f64::from_bits(shifted.to_bits().wrapping_add(1023).wrapping_shl(52))
 }
 
 #[cfg(test)]
@@ -348,6 +464,115 @@ mod tests {
         assert_eq!(answer.log_prob(1, 3), Some(0.0));
         assert_eq!(answer.log_prob(2, 0), None);
         assert_eq!(answer.rows().len(), 2);
+    }
+
+    #[test]
+    fn fast_exp_is_within_1e12_of_exp() {
+        let mut x = -700.0_f64;
+        while x <= 700.0 {
+            let (fast, exact) = (fast_exp(x), x.exp());
+            assert!(
+                ((fast - exact) / exact).abs() < 1e-12,
+                "{x}: {fast} vs {exact}"
+            );
+            x += 0.0137;
+        }
+        assert_eq!(fast_exp(0.0), 1.0);
+    }
+
+    #[test]
+    fn normalisation_check_decides_as_exp_does_at_the_boundary() {
+        // A softmax row shifted so that ln Σ exp lands just inside, on, and just outside the
+        // tolerance: the fast check must fall back and agree with the plain one every time.
+        let base: Vec<f32> = (0..VOCAB_SIZE).map(|i| -((i % 37) as f32) * 0.31).collect();
+        let lse = base.iter().map(|v| f64::from(*v).exp()).sum::<f64>().ln();
+        let mut decided = [0usize; 2];
+        for step in -400..=400 {
+            for sign in [-1.0, 1.0] {
+                let target = sign * (LOG_PROB_SUM_TOLERANCE + f64::from(step) * 2e-10);
+                let shift = (target - lse) as f32;
+                let mut row: Vec<f32> = base.iter().map(|v| v + shift).collect();
+                // Nudge one value by single ulps to land on every side of the boundary.
+                row[0] = f32::from_bits(row[0].to_bits().wrapping_add((step % 3) as u32));
+                let expected = exact_is_normalized(&row);
+                assert_eq!(is_normalized(&row), expected, "step {step} sign {sign}");
+                decided[usize::from(expected)] += 1;
+            }
+        }
+        assert!(decided[0] > 100 && decided[1] > 100, "{decided:?}");
+        // Rows with -inf, huge and tiny values.
+        let mut row = vec![f32::NEG_INFINITY; VOCAB_SIZE];
+        row[7] = 0.0;
+        assert!(is_normalized(&row));
+        row[8] = 88.0;
+        assert!(!is_normalized(&row));
+        let tiny = vec![-800.0_f32; VOCAB_SIZE];
+        assert!(!is_normalized(&tiny));
+        let mut edge = vec![-700.0_f32; VOCAB_SIZE];
+        edge[3] = 0.0;
+        assert!(is_normalized(&edge));
+        edge[4] = 700.0;
+        assert!(!is_normalized(&edge));
+    }
+
+    /// The provided `Task::decode_answer`: the generic postcard decoder, then the check.
+    fn generic_decode(
+        request: &NextByteRequest,
+        body: &[u8],
+    ) -> Result<NextByteAnswer, TaskCodecError<NextByteError>> {
+        let answer: NextByteAnswer = crate::task::decode(body, MAX_ANSWER_BYTES)?;
+        NextByte
+            .check_answer(request, &answer)
+            .map_err(TaskCodecError::Invalid)?;
+        Ok(answer)
+    }
+
+    fn same(
+        a: &Result<NextByteAnswer, TaskCodecError<NextByteError>>,
+        b: &Result<NextByteAnswer, TaskCodecError<NextByteError>>,
+    ) -> bool {
+        match (a, b) {
+            (Ok(a), Ok(b)) => a
+                .as_slice()
+                .iter()
+                .map(|v| v.to_bits())
+                .eq(b.as_slice().iter().map(|v| v.to_bits())),
+            (Err(a), Err(b)) => a == b,
+            _ => false,
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn direct_decode_matches_postcard(
+            rows in 1usize..4,
+            edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..4),
+            cut in 0usize..8,
+            extra in proptest::collection::vec(any::<u8>(), 0..3),
+            weird in proptest::collection::vec(any::<u8>(), 0..40),
+        ) {
+            let request = NextByteRequest::new(vec![b'x'; 8], rows as u16).unwrap();
+            let mut body = NextByte.encode_answer(&uniform(rows)).unwrap();
+            for (at, byte) in edits {
+                let len = body.len();
+                body[at % len] = byte;
+            }
+            body.truncate(body.len().saturating_sub(cut));
+            body.extend_from_slice(&extra);
+            prop_assert!(same(&NextByte.decode_answer(&request, &body), &generic_decode(&request, &body)));
+            prop_assert!(same(&NextByte.decode_answer(&request, &weird), &generic_decode(&request, &weird)));
+        }
+
+        #[test]
+        fn normalisation_check_matches_exp(
+            row in proptest::collection::vec(-30.0f32..2.0, VOCAB_SIZE),
+            offset in -0.01f64..0.01,
+        ) {
+            // Renormalise, then move the whole row by a small offset around the tolerance.
+            let lse = row.iter().map(|v| f64::from(*v).exp()).sum::<f64>().ln();
+            let row: Vec<f32> = row.iter().map(|v| (f64::from(*v) - lse + offset) as f32).collect();
+            prop_assert_eq!(is_normalized(&row), exact_is_normalized(&row));
+        }
     }
 
     proptest! {

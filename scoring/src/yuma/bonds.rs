@@ -110,6 +110,26 @@ pub(crate) struct Ema {
     pub(crate) liquid_alpha_used: bool,
 }
 
+/// Spare row allocations from earlier epochs' outputs (see [`super::EpochBuffers`]); a row that
+/// needs room takes one instead of allocating.
+pub(crate) type SpareRows = Vec<Vec<(u16, I32F32)>>;
+
+/// An empty row with room for `capacity` entries: a spare one when there is one (its memory is
+/// already mapped, unlike a fresh allocation of a freed and trimmed heap), else a new one.
+fn take_row(spare: &mut SpareRows, capacity: usize) -> Vec<(u16, I32F32)> {
+    if capacity == 0 {
+        return Vec::new();
+    }
+    match spare.pop() {
+        Some(mut row) => {
+            row.clear();
+            row.reserve_exact(capacity);
+            row
+        }
+        None => Vec::with_capacity(capacity),
+    }
+}
+
 /// Row buffers of [`ema_rows`], reused across rows.
 #[derive(Debug)]
 struct RowScratch {
@@ -131,6 +151,7 @@ struct RowScratch {
 /// row follows its entries, not `n`. Both give the same row.
 fn ema_rows(
     inp: &BondInputs<'_>,
+    spare: &mut SpareRows,
     mut ranks: Option<&mut Ranks>,
     new_value: impl Fn(u16, I32F32, I32F32) -> I32F32,
     old_value: impl Fn(u16, u16) -> I32F32,
@@ -180,7 +201,7 @@ fn ema_rows(
             if weights.is_empty() && stored == 0 {
                 Vec::new()
             } else {
-                scan_row(acc, &mut col_sums)
+                scan_row(acc, &mut col_sums, spare)
             }
         } else {
             new.clear();
@@ -199,7 +220,7 @@ fn ema_rows(
                 #[inline(always)]
                 |j, v| old.push((j, old_value(j, v))),
             );
-            let mut row = Vec::with_capacity(new.len().saturating_add(old.len()).min(n));
+            let mut row = take_row(spare, new.len().saturating_add(old.len()).min(n));
             merge_sum(new, old, &mut row, &mut col_sums);
             row
         };
@@ -210,11 +231,16 @@ fn ema_rows(
 
 /// The positive entries of a dense accumulator row in column order, added to `col_sums`; the
 /// accumulator is left all zeros.
-fn scan_row(acc: &mut [I32F32], col_sums: &mut [I32F32]) -> Vec<(u16, I32F32)> {
+fn scan_row(
+    acc: &mut [I32F32],
+    col_sums: &mut [I32F32],
+    spare: &mut SpareRows,
+) -> Vec<(u16, I32F32)> {
     // Counted first so that the row is allocated at its size; then a branch-free compaction:
     // every column is written at the current position, which advances past positive values.
     let count = acc.iter().filter(|a| **a > I32F32::ZERO).count();
-    let mut row = vec![(0_u16, I32F32::ZERO); count];
+    let mut row = take_row(spare, count);
+    row.resize(count, (0_u16, I32F32::ZERO));
     let slots = row.as_mut_slice();
     let mut kept = 0_usize;
     // n ≤ 65536, so every column fits a u16.
@@ -378,7 +404,7 @@ fn u16_proportion(v: u16) -> I32F32 {
 /// §7.1 steps 1–3, original Yuma: `B = colnorm(reset(B_prev))`, `ΔB = colnorm(S_act ∘ Wb)`,
 /// `E = colnorm(α·ΔB + (1−α)·B)`. Liquid alpha has no effect in this mode. Also accumulates
 /// the ranks (§5.2–5.3).
-pub(crate) fn original(inp: &BondInputs<'_>, params: &EpochParams) -> Ema {
+pub(crate) fn original(inp: &BondInputs<'_>, params: &EpochParams, spare: &mut SpareRows) -> Ema {
     let n = inp.active_stake.len();
     // Column sums of the stored bonds (as raw numbers) and of ΔB.
     let mut bond_sums = vec![I32F32::ZERO; n];
@@ -431,6 +457,7 @@ pub(crate) fn original(inp: &BondInputs<'_>, params: &EpochParams) -> Ema {
     let keep = I32F32::ONE.saturating_sub(alpha);
     let (mut rows, col_sums) = ema_rows(
         inp,
+        spare,
         None,
         #[inline(always)]
         |j, wb, s| alpha.mul_fast(divide(wb.mul_fast(s), &delta_divisors, j)),
@@ -496,12 +523,12 @@ pub(crate) fn original_dividends(ema: &mut Ema, incentive: &[I32F32]) -> Vec<I32
 ///
 /// With [`EpochParams::yuma3_sparse_drop`] and liquid alpha, entries whose bond weight is absent
 /// are dropped instead of decayed, as the chain's sparse path does (§9).
-pub(crate) fn yuma3(inp: &BondInputs<'_>, params: &EpochParams) -> Ema {
+pub(crate) fn yuma3(inp: &BondInputs<'_>, params: &EpochParams, spare: &mut SpareRows) -> Ema {
     let n = inp.active_stake.len();
     let liquid = params.liquid_alpha_enabled && inp.consensus.iter().any(|c| *c != I32F32::ZERO);
     let mut ranks = Ranks::new(n);
     let (rows, col_sums) = if liquid {
-        yuma3_liquid(inp, params, &mut ranks)
+        yuma3_liquid(inp, params, &mut ranks, spare)
     } else {
         let alpha = bonds_moving_average_alpha(params.bonds_moving_avg);
         let keep = I32F32::ONE.saturating_sub(alpha);
@@ -510,6 +537,7 @@ pub(crate) fn yuma3(inp: &BondInputs<'_>, params: &EpochParams) -> Ema {
             // stored bond are), so the plain 128-bit product is the saturating one.
             (Some(a), Some(k)) => ema_rows(
                 inp,
+                spare,
                 Some(&mut ranks),
                 #[inline(always)]
                 |_, wb, _| unit_product(a, wb),
@@ -518,6 +546,7 @@ pub(crate) fn yuma3(inp: &BondInputs<'_>, params: &EpochParams) -> Ema {
             ),
             _ => ema_rows(
                 inp,
+                spare,
                 Some(&mut ranks),
                 #[inline(always)]
                 |_, wb, _| alpha.mul_fast(wb),
@@ -540,6 +569,7 @@ fn yuma3_liquid(
     inp: &BondInputs<'_>,
     params: &EpochParams,
     ranks: &mut Ranks,
+    spare: &mut SpareRows,
 ) -> (Vec<Vec<(u16, I32F32)>>, Vec<I32F32>) {
     let n = inp.active_stake.len();
     let mut rows = Vec::with_capacity(n);
@@ -570,7 +600,7 @@ fn yuma3_liquid(
             #[inline(always)]
             |j, v| old.push((j, u16_proportion(v))),
         );
-        let mut row = Vec::with_capacity(bond_weights.len().saturating_add(old.len()).min(n));
+        let mut row = take_row(spare, bond_weights.len().saturating_add(old.len()).min(n));
         merge_rows(&bond_weights, &old, |j, new, b| {
             let in_sparse_row = new.is_some_and(|(_, present)| present);
             if params.yuma3_sparse_drop && !in_sparse_row {

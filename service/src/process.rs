@@ -1,0 +1,48 @@
+//! Process-level wiring of a long-running binary: logging and the shutdown signal.
+
+use std::future::Future;
+
+/// Logs with `tracing` to stderr (stdout carries the binary's ready line), filtered by
+/// `RUST_LOG` (default `info`).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Listens for SIGINT and SIGTERM from now on (a signal that arrives before the returned
+/// future is polled is not lost) and returns a future that completes on the first.
+///
+/// Must be called inside a tokio runtime.
+///
+/// # Errors
+/// The signal handlers cannot be installed.
+#[cfg(unix)]
+pub fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+        tracing::info!("shutdown signal received");
+    })
+}
+
+/// Returns a future that completes on Ctrl-C.
+///
+/// # Errors
+/// None on this platform; the signature matches the Unix one.
+#[cfg(not(unix))]
+pub fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
+    Ok(async {
+        // An error here means no signal will ever come; then run until killed.
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutdown signal received");
+    })
+}
