@@ -99,7 +99,8 @@ async fn populate_subtensor(chain: &SubtensorChain) -> anyhow::Result<()> {
         "SubnetworkN": [[[NETUID], UIDS]],
         "MaxAllowedUids": [[[NETUID], UIDS]],
         "Keys": per_uid(&|i, h| json!([[NETUID, i], hex(h)])),
-        "Uids": per_uid(&|i, h| json!([[NETUID, hex(h)], i])),
+        // Raw SCALE: chopsticks drops a falsy JSON value (uid 0) instead of writing it.
+        "Uids": per_uid(&|i, h| json!([[NETUID, hex(h)], format!("0x{:04x}", i.swap_bytes())])),
         "Owner": per_uid(&|_, h| json!([[hex(h)], hex(&cold)])),
         "TotalHotkeyStake": per_uid(&|i, h| json!([[hex(h)], 1_000_000_000u64 * u64::from(i + 1)])),
         "BlockAtRegistration": per_uid(&|i, _| json!([[NETUID, i], 1])),

@@ -235,7 +235,8 @@ pub(crate) async fn seed_neurons(chain: &SubtensorChain, pairs: &[(&Keypair, &Ke
         json!({ "SubtensorModule": {
             "SubnetworkN": [[[n], count]],
             "Keys": uids.clone().zip(pairs).map(|(u, (_, h))| json!([[n, u], hex_account(&h.public())])).collect::<Vec<_>>(),
-            "Uids": uids.clone().zip(pairs).map(|(u, (_, h))| json!([[n, hex_account(&h.public())], u])).collect::<Vec<_>>(),
+            // As raw SCALE: chopsticks drops a falsy JSON value (uid 0) instead of writing it.
+            "Uids": uids.clone().zip(pairs).map(|(u, (_, h))| json!([[n, hex_account(&h.public())], format!("0x{}", hex::encode(u.to_le_bytes()))])).collect::<Vec<_>>(),
             "Owner": pairs.iter().map(|(c, h)| json!([[hex_account(&h.public())], hex_account(&c.public())])).collect::<Vec<_>>(),
             "IsNetworkMember": pairs.iter().map(|(_, h)| json!([[hex_account(&h.public()), n], true])).collect::<Vec<_>>(),
             "BlockAtRegistration": uids.clone().map(|u| json!([[n, u], block])).collect::<Vec<_>>(),
@@ -401,9 +402,8 @@ async fn a_subnet_lives_on_the_2023_runtime() {
     assert_eq!(joined.total, Rao(sum));
     assert!(joined.ainfts.is_empty());
     assert_eq!(joined.unattributed, joined.total);
-    // TODO(#9): the runtime answers `SubtensorModule::NotRegistered` here (mapped to
-    // `TxError::NotRegistered`), although `Uids(1, validator)` is set.
-    let refused = chain
+    // Weights from the validator, then the next epoch turns them into incentive and emission.
+    let weights = chain
         .set_weights(
             &validator,
             NETUID,
@@ -412,10 +412,39 @@ async fn a_subnet_lives_on_the_2023_runtime() {
             0,
         )
         .await
+        .unwrap();
+    assert!(weights.block > metagraph.block);
+    let stranger = chain
+        .set_weights(&key("stranger"), NETUID, vec![Uid(1)], vec![1], 0)
+        .await
         .unwrap_err();
-    assert!(matches!(refused, ChainError::Rejected(_)), "{refused:?}");
-    // TODO(#9): `set_weights` from the validator is refused with `NotRegistered` on UIDs
-    // written by `seed_neurons`; weights → epoch → emission readback is not yet exercised.
+    assert!(
+        matches!(
+            stranger,
+            ChainError::Protocol { .. } | ChainError::Rejected(_)
+        ),
+        "{stranger:?}"
+    );
+    new_blocks(&chain, u64::from(TEMPO) + 2).await;
+    let after = chain.metagraph(NETUID).await.unwrap();
+    let (v, a, b) = (
+        after.by_uid(Uid(0)).unwrap(),
+        after.by_uid(Uid(1)).unwrap(),
+        after.by_uid(Uid(2)).unwrap(),
+    );
+    assert!(v.last_update >= weights.block, "{v:?}");
+    // Miner a got the larger weight: the larger incentive and emission.
+    assert!(a.incentive > b.incentive && b.incentive > 0, "{after:?}");
+    assert!(a.emission > b.emission && b.emission > Rao(0), "{after:?}");
+    assert!(v.dividends > 0 && v.emission > Rao(0), "{after:?}");
+    // The only validator's weights are all clipped-in: trust 1.0 less the chain's I32F32
+    // rounding (65534 on this runtime).
+    assert!(v.validator_trust >= u16::MAX - 1, "{v:?}");
+    // The per-AINFT join sums the same emissions; with no commitments none is attributed.
+    let joined = chain.ainft_emissions(NETUID).await.unwrap();
+    let sum: u64 = after.neurons.iter().map(|n| n.emission.get()).sum();
+    assert_eq!(joined.total, Rao(sum));
+    assert_eq!(joined.unattributed, joined.total);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
