@@ -140,13 +140,13 @@ pub fn check_call(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use subxt::dynamic::Value;
 
     use super::*;
 
     /// Metadata of a 2025 devnet runtime (shared/subtensor/devnet.scale), kept with the tests.
-    fn devnet() -> Metadata {
+    pub(crate) fn devnet() -> Metadata {
         let bytes = std::fs::read(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/tests/fixtures/subtensor/devnet.scale"

@@ -387,15 +387,7 @@ mod tests {
     use subxt::ext::scale_encode::EncodeAsType;
 
     use super::*;
-
-    fn devnet() -> Metadata {
-        let bytes = std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/subtensor/devnet.scale"
-        ))
-        .unwrap();
-        Metadata::decode_from(&bytes).unwrap()
-    }
+    use crate::subtensor::runtime::tests::devnet;
 
     fn value_ty(md: &Metadata, pallet: &str, entry: &str) -> u32 {
         md.pallet_by_name(pallet)

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use quinn::crypto::rustls::QuicClientConfig;
 use quinn::rustls;
+use subnet_miner::Config;
 use subnet_miner::client::{MinerTarget, call_task, health};
 use subnet_protocol::codec::{
     FRAME_PREFIX_BYTES, MAX_ANSWER_FRAME_BYTES, decode_frame, encode_frame_to_vec,
@@ -94,6 +95,42 @@ async fn baseline(subnet: &Subnet, miner: &Running) -> Vec<Vec<u32>> {
     bits(&answer, 16)
 }
 
+/// A miner on a fresh subnet, the honest answer to compare with later, and an attacker's
+/// client (an unregistered key) connected to it.
+struct Attack {
+    subnet: Subnet,
+    miner: Running,
+    target: MinerTarget,
+    expected: Vec<Vec<u32>>,
+    attacker: Client,
+    conn: quinn::Connection,
+}
+
+impl Attack {
+    /// Starts the miner with its test configuration, adjusted by `tune`.
+    async fn start(tune: impl FnOnce(&mut Config)) -> Self {
+        let subnet = subnet().await;
+        let mut config = config(&subnet, "m1");
+        tune(&mut config);
+        let miner = start(config, &subnet.chain).await;
+        let target = miner.target;
+        let expected = baseline(&subnet, &miner).await;
+        let attacker = client_at("127.0.0.1", &Keypair::from_seed(&[66; 32]));
+        let conn = attacker
+            .connection_to(target.addr, target.fingerprint)
+            .await
+            .unwrap();
+        Self {
+            subnet,
+            miner,
+            target,
+            expected,
+            attacker,
+            conn,
+        }
+    }
+}
+
 /// Checks that `answer` is an error answer signed by the miner and returns its reason.
 fn rejection(miner: &MinerTarget, answer: &Envelope) -> RejectReason {
     let h = answer.header();
@@ -150,15 +187,14 @@ fn with_prefix(len: u32, payload: &[u8]) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_frames_get_their_specific_rejection() {
-    let subnet = subnet().await;
-    let miner = start(config(&subnet, "m1"), &subnet.chain).await;
-    let target = miner.target;
-    let expected = baseline(&subnet, &miner).await;
-    let attacker = client_at("127.0.0.1", &Keypair::from_seed(&[66; 32]));
-    let conn = attacker
-        .connection_to(target.addr, target.fingerprint)
-        .await
-        .unwrap();
+    let Attack {
+        subnet,
+        miner,
+        target,
+        expected,
+        attacker,
+        conn,
+    } = Attack::start(|_| {}).await;
     let good = frame(&signed(
         &subnet.v,
         target.hotkey,
@@ -237,15 +273,14 @@ async fn malformed_frames_get_their_specific_rejection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_stale_and_misaddressed_envelopes_are_refused() {
-    let subnet = subnet().await;
-    let miner = start(config(&subnet, "m1"), &subnet.chain).await;
-    let target = miner.target;
-    let expected = baseline(&subnet, &miner).await;
-    let attacker = client_at("127.0.0.1", &Keypair::from_seed(&[66; 32]));
-    let conn = attacker
-        .connection_to(target.addr, target.fingerprint)
-        .await
-        .unwrap();
+    let Attack {
+        subnet,
+        miner,
+        target,
+        expected,
+        attacker,
+        conn,
+    } = Attack::start(|_| {}).await;
     let v = &subnet.v;
     let body = task_body();
     let task = |stamp: Stamp| signed(v, target.hotkey, RequestKind::Task, stamp, &body);
@@ -380,15 +415,14 @@ async fn forged_stale_and_misaddressed_envelopes_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn callers_and_bodies_the_miner_does_not_serve_are_refused() {
-    let subnet = subnet().await;
-    let miner = start(config(&subnet, "m1"), &subnet.chain).await;
-    let target = miner.target;
-    let expected = baseline(&subnet, &miner).await;
-    let attacker = client_at("127.0.0.1", &Keypair::from_seed(&[66; 32]));
-    let conn = attacker
-        .connection_to(target.addr, target.fingerprint)
-        .await
-        .unwrap();
+    let Attack {
+        subnet,
+        miner,
+        target,
+        expected,
+        attacker,
+        conn,
+    } = Attack::start(|_| {}).await;
     let v = &subnet.v;
     let body = task_body();
 
@@ -443,18 +477,18 @@ async fn callers_and_bodies_the_miner_does_not_serve_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_streams_time_out_and_free_their_slots() {
-    let subnet = subnet().await;
-    let mut config = config(&subnet, "m1");
-    config.limits.request_timeout = Duration::from_secs(1);
-    config.limits.max_concurrent_streams = 4;
-    let miner = start(config, &subnet.chain).await;
-    let target = miner.target;
-    let expected = baseline(&subnet, &miner).await;
-    let attacker = client_at("127.0.0.1", &Keypair::from_seed(&[66; 32]));
-    let conn = attacker
-        .connection_to(target.addr, target.fingerprint)
-        .await
-        .unwrap();
+    let Attack {
+        subnet,
+        miner,
+        target,
+        expected,
+        attacker,
+        conn,
+    } = Attack::start(|config| {
+        config.limits.request_timeout = Duration::from_secs(1);
+        config.limits.max_concurrent_streams = 4;
+    })
+    .await;
 
     // Every stream the connection may have: two stop inside the prefix, two announce 100 bytes
     // and send 10; none is finished.
