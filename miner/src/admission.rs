@@ -96,6 +96,16 @@ impl Admission {
         Ok(caller.stake)
     }
 
+    /// Whether the claimed `sender` is registered with a validator permit, without spending
+    /// its rate-limit budget: the check that may run before its signature is verified.
+    pub(crate) fn screen(&self, sender: &PublicKey) -> Result<(), RejectReason> {
+        match self.read().callers.get(sender) {
+            None => Err(RejectReason::NotRegistered),
+            Some(caller) if !caller.permit => Err(RejectReason::NoPermit),
+            Some(_) => Ok(()),
+        }
+    }
+
     /// `sender`'s stake in the snapshot (zero if unknown).
     pub(crate) fn stake_of(&self, sender: &PublicKey) -> Rao {
         self.read()
@@ -189,6 +199,38 @@ mod tests {
             emission: Rao(0),
             total_emission: Rao(0),
         }
+    }
+
+    #[test]
+    fn screening_refuses_unknown_callers_and_spends_no_budget() {
+        let (v, w, x) = (
+            Keypair::from_seed(&[1; 32]),
+            Keypair::from_seed(&[2; 32]),
+            Keypair::from_seed(&[3; 32]),
+        );
+        let admission = Admission::new(1.0, 1);
+        admission.update(&Metagraph {
+            netuid: NetUid(1),
+            block: BlockNumber(5),
+            last_epoch_block: None,
+            neurons: vec![neuron(0, &v, 70, true), neuron(1, &w, 0, false)],
+        });
+        let now = Instant::now();
+        for _ in 0..5 {
+            assert_eq!(admission.screen(&v.public()), Ok(()));
+        }
+        assert_eq!(admission.screen(&w.public()), Err(RejectReason::NoPermit));
+        assert_eq!(
+            admission.screen(&x.public()),
+            Err(RejectReason::NotRegistered)
+        );
+        // The burst of one is still whole after the screenings, and spent by one admission.
+        assert_eq!(admission.admit(&v.public(), now), Ok(Rao(70)));
+        assert_eq!(
+            admission.admit(&v.public(), now),
+            Err(RejectReason::RateLimited)
+        );
+        assert_eq!(admission.screen(&v.public()), Ok(()));
     }
 
     #[test]

@@ -99,6 +99,10 @@ impl<T: Task> MinerService<T> {
 }
 
 impl<T: Task> Handler for MinerService<T> {
+    fn screen(&self, sender: &PublicKey, _kind: RequestKind) -> Result<(), RejectReason> {
+        self.admission.screen(sender)
+    }
+
     fn admit(&self, sender: &PublicKey, _kind: RequestKind) -> Result<(), RejectReason> {
         self.admission.admit(sender, Instant::now()).map(|_| ())
     }

@@ -367,7 +367,8 @@ async fn forged_stale_and_misaddressed_envelopes_are_refused() {
         .await,
         RejectReason::BadSignature
     );
-    // A sender key that is not a valid curve point, or a small-order one.
+    // A sender key that is not a valid curve point, or a small-order one: no such key is
+    // registered, so the miner refuses it before any signature work.
     let (mut header, signature, body4) = task(now_stamp()).into_parts();
     header.sender = PublicKey::from_bytes([0; 32]);
     assert_eq!(
@@ -377,7 +378,7 @@ async fn forged_stale_and_misaddressed_envelopes_are_refused() {
             &frame(&Envelope::from_parts(header, signature, body4))
         )
         .await,
-        RejectReason::BadSignature
+        RejectReason::NotRegistered
     );
 
     // A request accepted once, then replayed byte for byte.
@@ -440,6 +441,22 @@ async fn callers_and_bodies_the_miner_does_not_serve_are_refused() {
             );
         }
     }
+    // Unknown senders are refused before their signature is checked: a forged request too
+    // (the last byte flipped: a registered sender would get a signature or body-hash error).
+    let mut forged = frame(&signed(
+        &Keypair::from_seed(&[99; 32]),
+        target.hotkey,
+        RequestKind::Task,
+        now_stamp(),
+        &body,
+    ));
+    if let Some(last) = forged.last_mut() {
+        *last ^= 0x55;
+    }
+    assert_eq!(
+        reject(&target, &conn, &forged).await,
+        RejectReason::NotRegistered
+    );
     // Admitted callers with bodies that are not requests of their kind.
     let bad_bodies: [(RequestKind, Vec<u8>); 6] = [
         (RequestKind::Task, Vec::new()),
@@ -467,7 +484,7 @@ async fn callers_and_bodies_the_miner_does_not_serve_are_refused() {
             "{kind} {bad:?}"
         );
     }
-    assert_eq!(miner.metrics.rejections(RejectReason::NotRegistered), 4);
+    assert_eq!(miner.metrics.rejections(RejectReason::NotRegistered), 5);
     assert_eq!(miner.metrics.rejections(RejectReason::NoPermit), 4);
     assert_eq!(miner.metrics.inferences(), 1);
     still_served(&subnet, &miner, &expected).await;

@@ -3,7 +3,8 @@
 //! Per connection, each bidirectional stream carries one request frame and one answer frame.
 //! For every request the server: reads the length prefix and rejects oversized frames unread;
 //! decodes (version, kind); runs [`RequestVerifier::check`] (receiver, timestamp, nonce, body
-//! hash, signature); asks [`Handler::admit`] whether this caller may make this request; records
+//! hash, signature), after [`Handler::screen`] has had the chance to refuse unknown senders
+//! without a signature check; asks [`Handler::admit`] whether this caller may make this request; records
 //! the nonce; runs [`Handler::handle`]; and writes the signed answer. Every rejection is a signed
 //! error answer carrying a [`RejectReason`], counted in [`ServerStats`] and reported to
 //! [`Handler::on_reject`]. Peer input never panics the server.
@@ -40,6 +41,19 @@ const CLOSE_SHUTDOWN: u32 = 1;
 
 /// What a server does with verified requests. One value serves every connection.
 pub trait Handler: Send + Sync + 'static {
+    /// A refusal that needs no proof of who sent the request: whether the claimed `sender` is
+    /// known at all (registration, validator permit), from public information only. Called
+    /// before the signature is verified, so that requests from unknown keys cost no signature
+    /// check; it must have no side effects (no rate-limit budget spent: the sender is not yet
+    /// authenticated). The default lets every request through to verification.
+    ///
+    /// # Errors
+    /// The [`RejectReason`] sent back (typically `NotRegistered` or `NoPermit`).
+    fn screen(&self, sender: &PublicKey, kind: RequestKind) -> Result<(), RejectReason> {
+        let _ = (sender, kind);
+        Ok(())
+    }
+
     /// Whether `sender` may make a request of `kind`: registration, validator permits, rate
     /// limits. Called after the signature verified and before the nonce is recorded or any
     /// expensive work; keep it cheap and non-blocking. The default admits everyone.
@@ -446,6 +460,11 @@ async fn answer<H: Handler>(
             return None;
         }
         Err(_) => return Some(shared.reject(Some(&header), RejectReason::Timeout)),
+    }
+    if let Some(kind) = header.kind.as_request()
+        && let Err(reason) = shared.handler.screen(&header.sender, kind)
+    {
+        return Some(shared.reject(Some(&header), reason));
     }
     let checked = match shared.verifier.check(envelope, unix_ms()) {
         Ok(checked) => checked,
