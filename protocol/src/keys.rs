@@ -72,6 +72,28 @@ impl PublicKey {
         let sig = ed25519_dalek::Signature::from_bytes(&signature.0);
         key.verify(message, &sig).map_err(|_| SignatureError)
     }
+
+    /// Verifies many signatures at once, each `(key, message, signature)`: about half the cost
+    /// per signature of [`PublicKey::verify_with`] from 8 signatures up. Succeeds only if every
+    /// signature is valid; it does not say which failed (verify those one by one).
+    ///
+    /// Batch verification checks the cofactored equation, which accepts the same honestly made
+    /// signatures as single verification; crafted signatures with small-order components may be
+    /// accepted by one and not the other, which matters for consensus, not for authentication.
+    ///
+    /// # Errors
+    /// [`SignatureError`] if any signature is invalid, or the slices differ in length.
+    pub fn verify_batch(
+        keys: &[VerifyingKey],
+        messages: &[&[u8]],
+        signatures: &[Signature],
+    ) -> Result<(), SignatureError> {
+        let sigs: Vec<ed25519_dalek::Signature> = signatures
+            .iter()
+            .map(|s| ed25519_dalek::Signature::from_bytes(&s.0))
+            .collect();
+        ed25519_dalek::verify_batch(messages, &sigs, keys).map_err(|_| SignatureError)
+    }
 }
 
 impl fmt::Display for PublicKey {

@@ -199,7 +199,18 @@ mod tests {
             let mut raw = bs58::decode(encode(&key, 42)).into_vec().unwrap();
             raw[pos] ^= flip;
             let tampered = bs58::encode(raw).into_string();
-            prop_assert!(decode_with_prefix(&tampered, 42).is_err());
+            // The 2-byte checksum catches all but about 1 in 65,536 changes to the prefix or
+            // key bytes (`proptest-regressions/ss58.txt` keeps one it misses): a change never
+            // decodes to the original key, and one that decodes at all is a real checksum
+            // collision on another key; a change to the checksum itself is always caught.
+            match decode_with_prefix(&tampered, 42) {
+                Err(_) => {}
+                Ok(other) => {
+                    prop_assert_ne!(other, key);
+                    prop_assert!((1..33).contains(&pos), "checksum byte {} change accepted", pos);
+                    prop_assert_eq!(encode(&other, 42), tampered);
+                }
+            }
         }
     }
 }

@@ -19,6 +19,7 @@ use subnet_protocol::net::{CallError, CertFingerprint, Client};
 use subnet_protocol::task::{
     MAX_WEIGHTS_CHUNK_BYTES, ModelInfo, Task, WeightsChunk, WeightsRequest, decode, encode,
 };
+use subnet_protocol::verifier::UncheckedAnswer;
 use subnet_protocol::{MAX_ANSWER_FRAME_BYTES, RequestKind};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -116,7 +117,8 @@ impl QueryResult {
 pub(crate) struct Round<A> {
     /// `answers[t][r]`: target `t`'s answer to request `r`, or how it failed.
     pub(crate) answers: Vec<Vec<Result<A, QueryResult>>>,
-    /// The longest time a successful answer took, from sending to verified.
+    /// The longest time an answer took, from sending to received (its signature is verified
+    /// afterwards, in a batch with the others).
     pub(crate) slowest: Duration,
 }
 
@@ -132,7 +134,7 @@ pub(crate) async fn query_all<E: Evaluator>(
     bodies: &Arc<Vec<Vec<u8>>>,
     permits: &Arc<Semaphore>,
 ) -> Round<AnswerOf<E>> {
-    let mut answers: Vec<Vec<Result<AnswerOf<E>, QueryResult>>> = targets
+    let mut received: Vec<Vec<Result<UncheckedAnswer, QueryResult>>> = targets
         .iter()
         .map(|_| {
             (0..bodies.len())
@@ -148,14 +150,14 @@ pub(crate) async fn query_all<E: Evaluator>(
                 // Closed only at shutdown: the unsent requests stay failed.
                 break;
             };
-            let (client, evaluator) = (Arc::clone(client), Arc::clone(evaluator));
-            let (requests, bodies, target) = (Arc::clone(requests), Arc::clone(bodies), *target);
+            let client = Arc::clone(client);
+            let (bodies, target) = (Arc::clone(bodies), *target);
             calls.spawn(async move {
                 let _permit = permit;
                 let started = Instant::now();
                 let body = bodies.get(r).cloned().unwrap_or_default();
-                let outcome = match client
-                    .call(
+                let outcome = client
+                    .call_unchecked(
                         target.addr,
                         target.fingerprint,
                         target.hotkey,
@@ -163,35 +165,68 @@ pub(crate) async fn query_all<E: Evaluator>(
                         body,
                     )
                     .await
-                {
-                    Ok(answer) => match requests.get(r) {
-                        Some(request) => evaluator
-                            .task()
-                            .decode_answer(request, answer.body())
-                            .map_err(|_| QueryResult::BadAnswer),
-                        None => Err(QueryResult::BadAnswer),
-                    },
-                    Err(e) => Err(QueryResult::of_error(&e)),
-                };
+                    .map_err(|e| QueryResult::of_error(&e));
                 (t, r, outcome, started.elapsed())
             });
         }
         while calls.try_join_next().is_some_and(|done| {
-            record(done, &mut answers, &mut slowest);
+            record(done, &mut received, &mut slowest);
             true
         }) {}
     }
     while let Some(done) = calls.join_next().await {
-        record(done, &mut answers, &mut slowest);
+        record(done, &mut received, &mut slowest);
     }
-    Round { answers, slowest }
+    Round {
+        answers: open_answers(client, evaluator.as_ref(), requests, received),
+        slowest,
+    }
 }
 
-type Done<A> = (usize, usize, Result<A, QueryResult>, Duration);
+/// Verifies the signatures of every answer received, in batches, and decodes the good ones.
+fn open_answers<E: Evaluator>(
+    client: &Client,
+    evaluator: &E,
+    requests: &[RequestOf<E>],
+    received: Vec<Vec<Result<UncheckedAnswer, QueryResult>>>,
+) -> Vec<Vec<Result<AnswerOf<E>, QueryResult>>> {
+    let mut answers: Vec<Vec<Result<AnswerOf<E>, QueryResult>>> = Vec::new();
+    let (mut slots, mut unchecked) = (Vec::new(), Vec::new());
+    for (t, row) in received.into_iter().enumerate() {
+        let mut out = Vec::with_capacity(row.len());
+        for (r, outcome) in row.into_iter().enumerate() {
+            match outcome {
+                Ok(answer) => {
+                    slots.push((t, r));
+                    unchecked.push(answer);
+                    out.push(Err(QueryResult::BadSignature));
+                }
+                Err(e) => out.push(Err(e)),
+            }
+        }
+        answers.push(out);
+    }
+    for ((t, r), verified) in slots.into_iter().zip(client.verify_answers(unchecked)) {
+        let outcome = match (verified, requests.get(r)) {
+            (Ok(answer), Some(request)) => evaluator
+                .task()
+                .decode_answer(request, answer.body())
+                .map_err(|_| QueryResult::BadAnswer),
+            (Ok(_), None) => Err(QueryResult::BadAnswer),
+            (Err(e), _) => Err(QueryResult::of_error(&e)),
+        };
+        if let Some(slot) = answers.get_mut(t).and_then(|row| row.get_mut(r)) {
+            *slot = outcome;
+        }
+    }
+    answers
+}
 
-fn record<A>(
-    done: Result<Done<A>, tokio::task::JoinError>,
-    answers: &mut [Vec<Result<A, QueryResult>>],
+type Done = (usize, usize, Result<UncheckedAnswer, QueryResult>, Duration);
+
+fn record(
+    done: Result<Done, tokio::task::JoinError>,
+    received: &mut [Vec<Result<UncheckedAnswer, QueryResult>>],
     slowest: &mut Duration,
 ) {
     // A panicked call leaves its slot failed.
@@ -201,7 +236,7 @@ fn record<A>(
     if outcome.is_ok() {
         *slowest = (*slowest).max(took);
     }
-    if let Some(slot) = answers.get_mut(t).and_then(|row| row.get_mut(r)) {
+    if let Some(slot) = received.get_mut(t).and_then(|row| row.get_mut(r)) {
         *slot = outcome;
     }
 }

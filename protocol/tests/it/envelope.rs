@@ -7,7 +7,7 @@ use subnet_protocol::codec::{
 };
 use subnet_protocol::envelope::{BodyHash, Header};
 use subnet_protocol::replay::{REPLAY_WINDOW, ReplayConfig};
-use subnet_protocol::verifier::verify_answer;
+use subnet_protocol::verifier::{ANSWER_BATCH, check_answer, verify_answer, verify_answers};
 use subnet_protocol::{
     AnswerError, Envelope, ExpectedAnswer, Keypair, MAX_FRAME_BYTES, MessageKind, PublicKey,
     RejectReason, RequestId, RequestKind, RequestVerifier, Signature, Stamp, VerifyError,
@@ -304,6 +304,59 @@ fn answers_are_checked_against_the_request() {
     let forged = Envelope::from_parts(h, caller().sign(&h.signing_bytes()), body);
     let err = verify_answer(forged, &expected(4), &keys).unwrap_err();
     assert_eq!(err, AnswerError::BadSignature);
+}
+
+#[test]
+fn batch_verification_gives_each_answer_what_single_verification_gives() {
+    let keys = VerifyingKeyCache::default();
+    let stamp = Stamp {
+        nonce: 1,
+        timestamp_ms: NOW,
+    };
+    // Two full batches and a partial one; forged signatures in the first and last, a rejection,
+    // and a second batch that is all good.
+    let n = 2 * ANSWER_BATCH + 22;
+    let forged = [5, 2 * ANSWER_BATCH + 3];
+    let rejected = 10;
+    let answers: Vec<(Envelope, ExpectedAnswer)> = (0..n)
+        .map(|i| {
+            let id = 1000 + i as u64;
+            let req = request(id, NOW, b"q");
+            let answer = if i == rejected {
+                Envelope::error_answer(&miner(), Some(req.header()), RejectReason::Busy, stamp)
+            } else {
+                let verified = verifier().verify(req, NOW).unwrap();
+                Envelope::answer(&miner(), &verified, stamp, vec![i as u8; 3])
+            };
+            let answer = if forged.contains(&i) {
+                let (h, _, body) = answer.into_parts();
+                Envelope::from_parts(h, caller().sign(&h.signing_bytes()), body)
+            } else {
+                answer
+            };
+            (answer, expected(id))
+        })
+        .collect();
+    let one_by_one: Vec<_> = answers
+        .iter()
+        .map(|(a, e)| verify_answer(a.clone(), e, &keys))
+        .collect();
+    let unchecked = answers
+        .iter()
+        .map(|(a, e)| check_answer(a.clone(), e).unwrap())
+        .collect();
+    let batched = verify_answers(unchecked, &keys);
+    assert_eq!(batched, one_by_one);
+    for (i, outcome) in batched.iter().enumerate() {
+        match outcome {
+            Ok(answer) => assert_eq!(answer.body(), [i as u8; 3]),
+            Err(AnswerError::BadSignature) => assert!(forged.contains(&i), "{i}"),
+            Err(AnswerError::Rejected(RejectReason::Busy)) => assert_eq!(i, rejected),
+            Err(e) => panic!("{i}: {e:?}"),
+        }
+    }
+    assert_eq!(batched.iter().filter(|a| a.is_ok()).count(), n - 3);
+    assert!(verify_answers(Vec::new(), &keys).is_empty());
 }
 
 #[test]
