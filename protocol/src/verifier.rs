@@ -302,14 +302,7 @@ pub fn verify_answer(
     expected: &ExpectedAnswer,
     keys: &VerifyingKeyCache,
 ) -> Result<Answer, AnswerError> {
-    let pending = check_answer(envelope, expected)?;
-    let key = keys
-        .get(&pending.envelope.header().sender)
-        .map_err(|_| AnswerError::BadSignature)?;
-    let h = pending.envelope.header();
-    PublicKey::verify_with(&key, &h.signing_bytes(), pending.envelope.signature())
-        .map_err(|_| AnswerError::BadSignature)?;
-    pending.open()
+    check_answer(envelope, expected)?.verify(keys)
 }
 
 /// An answer that passed every check of [`verify_answer`] but its signature: verify many at
@@ -320,6 +313,18 @@ pub struct UncheckedAnswer {
 }
 
 impl UncheckedAnswer {
+    /// Verifies its signature on its own, and returns the answer or the rejection it carries.
+    ///
+    /// # Errors
+    /// `BadSignature`, `Rejected` or `MalformedRejection`.
+    pub fn verify(self, keys: &VerifyingKeyCache) -> Result<Answer, AnswerError> {
+        let h = self.envelope.header();
+        let key = keys.get(&h.sender).map_err(|_| AnswerError::BadSignature)?;
+        PublicKey::verify_with(&key, &h.signing_bytes(), self.envelope.signature())
+            .map_err(|_| AnswerError::BadSignature)?;
+        self.open()
+    }
+
     /// The answer or the rejection it carries, once its signature has verified.
     fn open(self) -> Result<Answer, AnswerError> {
         let (header, _, body) = self.envelope.into_parts();

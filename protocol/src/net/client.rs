@@ -20,8 +20,7 @@ use crate::key_cache::VerifyingKeyCache;
 use crate::keys::{Keypair, PublicKey};
 use crate::reject::RejectReason;
 use crate::verifier::{
-    Answer, AnswerError, ExpectedAnswer, UncheckedAnswer, check_answer, verify_answer,
-    verify_answers,
+    Answer, AnswerError, ExpectedAnswer, UncheckedAnswer, check_answer, verify_answers,
 };
 
 /// Application error code for connections the client closes.
@@ -167,10 +166,10 @@ impl Client {
         kind: RequestKind,
         body: Vec<u8>,
     ) -> Result<Answer, CallError> {
-        let (answer, expected) = self
-            .exchange(addr, fingerprint, receiver, kind, body)
-            .await?;
-        verify_answer(answer, &expected, &self.keys).map_err(CallError::from)
+        self.call_unchecked(addr, fingerprint, receiver, kind, body)
+            .await?
+            .verify(&self.keys)
+            .map_err(CallError::from)
     }
 
     /// [`Client::call`] without the answer's signature check: the answer passed every other
@@ -188,9 +187,12 @@ impl Client {
         kind: RequestKind,
         body: Vec<u8>,
     ) -> Result<UncheckedAnswer, CallError> {
-        let (answer, expected) = self
-            .exchange(addr, fingerprint, receiver, kind, body)
-            .await?;
+        let (answer, expected) = timeout(
+            self.config.request_timeout,
+            self.exchange(addr, fingerprint, receiver, kind, body),
+        )
+        .await
+        .map_err(|_| CallError::Timeout)??;
         check_answer(answer, &expected).map_err(CallError::from)
     }
 
@@ -203,24 +205,8 @@ impl Client {
             .collect()
     }
 
-    /// Sends the request and reads the answer's frame, under the request timeout.
+    /// Sends the request and reads the answer's frame.
     async fn exchange(
-        &self,
-        addr: SocketAddr,
-        fingerprint: CertFingerprint,
-        receiver: PublicKey,
-        kind: RequestKind,
-        body: Vec<u8>,
-    ) -> Result<(Envelope, ExpectedAnswer), CallError> {
-        timeout(
-            self.config.request_timeout,
-            self.exchange_inner(addr, fingerprint, receiver, kind, body),
-        )
-        .await
-        .map_err(|_| CallError::Timeout)?
-    }
-
-    async fn exchange_inner(
         &self,
         addr: SocketAddr,
         fingerprint: CertFingerprint,
