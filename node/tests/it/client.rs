@@ -131,3 +131,25 @@ pub(crate) async fn call(
 pub(crate) async fn submit(addr: SocketAddr, tx: &SignedTransaction) -> Result<Value, CallError> {
     call(addr, "tx_submit", json!({ "tx": hex::encode(tx.encode()) })).await
 }
+
+/// The chain's height, from `chain_info`.
+pub(crate) async fn height(addr: SocketAddr) -> u64 {
+    call(addr, "chain_info", json!({})).await.unwrap()["height"]
+        .as_u64()
+        .unwrap()
+}
+
+/// The node answers a plain query and is still producing blocks.
+pub(crate) async fn still_serving(addr: SocketAddr) {
+    let before = height(addr).await;
+    let after = call(
+        addr,
+        "chain_waitBlock",
+        json!({ "after": before, "timeout_ms": 5_000 }),
+    )
+    .await
+    .unwrap()
+    .as_u64()
+    .unwrap();
+    assert!(after > before, "no block after {before}");
+}

@@ -16,7 +16,7 @@ use subnet_protocol::ids::{BlockNumber, Rao};
 use subnet_protocol::keys::{Keypair, PublicKey};
 use tokio::io::AsyncReadExt;
 
-use crate::client::{self, CallError};
+use crate::client::{self, CallError, height, still_serving};
 
 async fn start(block_time: Duration, pool: PoolConfig) -> Node {
     let config = NodeConfig {
@@ -48,27 +48,6 @@ async fn error_of(addr: SocketAddr, body: &[u8]) -> (i64, String) {
         v["error"]["code"].as_i64().unwrap(),
         v["error"]["message"].as_str().unwrap().to_owned(),
     )
-}
-
-async fn height(addr: SocketAddr) -> u64 {
-    client::call(addr, "chain_info", json!({})).await.unwrap()["height"]
-        .as_u64()
-        .unwrap()
-}
-
-/// The node answers a plain query and is still producing blocks.
-async fn still_serving(addr: SocketAddr) {
-    let before = height(addr).await;
-    let after = client::call(
-        addr,
-        "chain_waitBlock",
-        json!({ "after": before, "timeout_ms": 5_000 }),
-    )
-    .await
-    .unwrap()
-    .as_u64()
-    .unwrap();
-    assert!(after > before, "no block after {before}");
 }
 
 async fn metrics(node: &Node) -> String {

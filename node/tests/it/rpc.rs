@@ -16,7 +16,7 @@ use subnet_protocol::ids::{BlockNumber, Rao};
 use subnet_protocol::keys::Keypair;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::client::{self, CallError};
+use crate::client::{self, CallError, height, still_serving};
 
 const MAX_BODY: usize = 64 * 1024;
 
@@ -47,12 +47,6 @@ fn message_of(response: &client::Response) -> String {
         .as_str()
         .unwrap()
         .to_owned()
-}
-
-async fn height(addr: SocketAddr) -> u64 {
-    client::call(addr, "chain_info", json!({})).await.unwrap()["height"]
-        .as_u64()
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -400,21 +394,6 @@ async fn wait_block_long_polls_with_a_capped_timeout() {
     .unwrap();
     assert!(capped < 1_000_000);
     node.shutdown().await.unwrap();
-}
-
-/// The node answers a plain query and is still producing blocks.
-async fn still_serving(addr: SocketAddr) {
-    let before = height(addr).await;
-    let after = client::call(
-        addr,
-        "chain_waitBlock",
-        json!({ "after": before, "timeout_ms": 5_000 }),
-    )
-    .await
-    .unwrap()
-    .as_u64()
-    .unwrap();
-    assert!(after > before, "no block after {before}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
