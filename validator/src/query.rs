@@ -190,36 +190,37 @@ fn open_answers<E: Evaluator>(
     requests: &[RequestOf<E>],
     received: Vec<Vec<Result<UncheckedAnswer, QueryResult>>>,
 ) -> Vec<Vec<Result<AnswerOf<E>, QueryResult>>> {
-    let mut answers: Vec<Vec<Result<AnswerOf<E>, QueryResult>>> = Vec::new();
-    let (mut slots, mut unchecked) = (Vec::new(), Vec::new());
-    for (t, row) in received.into_iter().enumerate() {
-        let mut out = Vec::with_capacity(row.len());
-        for (r, outcome) in row.into_iter().enumerate() {
-            match outcome {
-                Ok(answer) => {
-                    slots.push((t, r));
-                    unchecked.push(answer);
-                    out.push(Err(QueryResult::BadSignature));
-                }
-                Err(e) => out.push(Err(e)),
-            }
-        }
-        answers.push(out);
-    }
-    for ((t, r), verified) in slots.into_iter().zip(client.verify_answers(unchecked)) {
-        let outcome = match (verified, requests.get(r)) {
-            (Ok(answer), Some(request)) => evaluator
-                .task()
-                .decode_answer(request, answer.body())
-                .map_err(|_| QueryResult::BadAnswer),
-            (Ok(_), None) => Err(QueryResult::BadAnswer),
-            (Err(e), _) => Err(QueryResult::of_error(&e)),
-        };
-        if let Some(slot) = answers.get_mut(t).and_then(|row| row.get_mut(r)) {
-            *slot = outcome;
-        }
-    }
-    answers
+    // Answers leave their slots in order and come back verified in the same order.
+    let mut unchecked = Vec::new();
+    let slots: Vec<Vec<Result<(), QueryResult>>> = received
+        .into_iter()
+        .map(|row| {
+            row.into_iter()
+                .map(|outcome| outcome.map(|answer| unchecked.push(answer)))
+                .collect()
+        })
+        .collect();
+    let mut verified = client.verify_answers(unchecked).into_iter();
+    slots
+        .into_iter()
+        .map(|row| {
+            row.into_iter()
+                .enumerate()
+                .map(|(r, slot)| {
+                    slot?;
+                    let answer = verified
+                        .next()
+                        .ok_or(QueryResult::BadAnswer)?
+                        .map_err(|e| QueryResult::of_error(&e))?;
+                    let request = requests.get(r).ok_or(QueryResult::BadAnswer)?;
+                    evaluator
+                        .task()
+                        .decode_answer(request, answer.body())
+                        .map_err(|_| QueryResult::BadAnswer)
+                })
+                .collect()
+        })
+        .collect()
 }
 
 type Done = (usize, usize, Result<UncheckedAnswer, QueryResult>, Duration);

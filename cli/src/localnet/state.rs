@@ -123,11 +123,7 @@ pub(crate) fn prepare(dir: &Path) -> Result<PathBuf> {
                 remove(&absolute)?;
             }
             None => {
-                let empty = std::fs::read_dir(&absolute)
-                    .with_context(|| format!("reading {}", absolute.display()))?
-                    .next()
-                    .is_none();
-                if !empty {
+                if !is_empty_dir(&absolute)? {
                     bail!(
                         "{} exists and is not a localnet data directory: pass another --data-dir",
                         absolute.display()
@@ -139,6 +135,13 @@ pub(crate) fn prepare(dir: &Path) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     dir.canonicalize()
         .with_context(|| format!("resolving {}", dir.display()))
+}
+
+fn is_empty_dir(dir: &Path) -> Result<bool> {
+    Ok(std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .next()
+        .is_none())
 }
 
 fn remove(dir: &Path) -> Result<()> {
@@ -188,11 +191,7 @@ pub(crate) fn down(dir: &Path) -> Result<DownReport> {
         .with_context(|| format!("resolving {}", dir.display()))?;
     report.data_dir.clone_from(&absolute);
     let Some(state) = State::load(&absolute)? else {
-        let empty = std::fs::read_dir(&absolute)
-            .with_context(|| format!("reading {}", absolute.display()))?
-            .next()
-            .is_none();
-        if !empty {
+        if !is_empty_dir(&absolute)? {
             bail!(
                 "{} has no {STATE_FILE}: not a localnet data directory, left alone",
                 absolute.display()
