@@ -90,14 +90,7 @@ fn main() -> ExitCode {
         Command::Consensus(command) => consensus::run(command),
         Command::Simulate(args) => simulate::run(&global, &args),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            // `{:#}` prints the context chain on one line, without a backtrace.
-            eprintln!("error: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
+    subnet_service::process::exit_code(result)
 }
 
 /// clap's multi-line message as one line: the text before its usage and help hints.

@@ -130,7 +130,11 @@ impl Cli {
     }
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    subnet_service::process::exit_code(run())
+}
+
+fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = cli.resolve()?;
     if cli.dump_config {

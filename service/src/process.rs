@@ -1,6 +1,21 @@
-//! Process-level wiring of a long-running binary: logging and the shutdown signal.
+//! Process-level wiring of a binary: logging, the shutdown signal and the exit status.
 
+use std::fmt::Display;
 use std::future::Future;
+use std::process::ExitCode;
+
+/// The exit status of a `main` that returned `result`: on an error, prints it on one line to
+/// stderr as `error: ...` (with `{:#}`, an `anyhow::Error` shows its context chain and never a
+/// backtrace, whatever `RUST_BACKTRACE` says) and fails.
+pub fn exit_code<E: Display>(result: Result<(), E>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
 
 /// Logs with `tracing` to stderr (stdout carries the binary's ready line), filtered by
 /// `RUST_LOG` (default `info`).
