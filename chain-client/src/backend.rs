@@ -59,6 +59,28 @@ pub enum ChainBackend {
     },
 }
 
+impl ChainBackend {
+    /// The backend a URL names: `ws://` or `wss://` is a subtensor node, anything else the
+    /// engine's own node (`http://`, or a bare `host:port`).
+    ///
+    /// # Errors
+    /// [`ConfigError`] for a URL neither parser accepts.
+    pub fn from_url(url: &str) -> Result<Self, ConfigError> {
+        if url.starts_with("ws://") || url.starts_with("wss://") {
+            return Ok(Self::Subtensor { url: url.parse()? });
+        }
+        Ok(Self::Local { url: url.parse()? })
+    }
+}
+
+impl std::str::FromStr for ChainBackend {
+    type Err = ConfigError;
+
+    fn from_str(url: &str) -> Result<Self, Self::Err> {
+        Self::from_url(url)
+    }
+}
+
 impl Default for ChainBackend {
     fn default() -> Self {
         Self::Local {
@@ -256,6 +278,28 @@ mod tests {
             toml::from_str::<File>("[chain]\nbackend = \"local\"\nurl = \"ftp://x:1\"\n").is_err()
         );
         assert!(toml::from_str::<File>("[chain]\nbackend = \"local\"\nurll = \"x\"\n").is_err());
+    }
+
+    #[test]
+    fn a_url_names_its_backend() {
+        assert_eq!(
+            "ws://127.0.0.1:9944".parse::<ChainBackend>().unwrap(),
+            ChainBackend::Subtensor {
+                url: "ws://127.0.0.1:9944".parse().unwrap()
+            }
+        );
+        assert!(matches!(
+            ChainBackend::from_url("wss://entrypoint-finney.opentensor.ai:443"),
+            Ok(ChainBackend::Subtensor { .. })
+        ));
+        assert_eq!(
+            ChainBackend::from_url("http://127.0.0.1:9944").unwrap(),
+            ChainBackend::Local {
+                url: "http://127.0.0.1:9944".parse().unwrap()
+            }
+        );
+        assert!(ChainBackend::from_url("ftp://x:1").is_err());
+        assert!(ChainBackend::from_url("ws://").is_err());
     }
 
     #[test]

@@ -51,7 +51,8 @@ pub use rpc::{NodeUrl, RpcChain, RpcConfig};
 pub use subtensor::SubtensorUrl;
 #[cfg(feature = "subtensor")]
 pub use subtensor::{
-    AXON_PROTOCOL_QUIC, AinftEmission, AinftEmissions, Ed25519Signer, Publication, Runtime,
-    StakeStorage, StoredAxon, SubtensorChain, SubtensorConfig, account_id, check_call, decode_ip,
-    encode_ip, has_call, join_ainft_emissions, public_key, subtensor_commit_hash,
+    AXON_PROTOCOL_QUIC, AinftEmission, AinftEmissions, Chopsticks, ChopsticksError, DevNeuron,
+    Ed25519Signer, Publication, Runtime, StakeStorage, StoredAxon, SubtensorChain, SubtensorConfig,
+    account_id, check_call, decode_ip, encode_ip, has_call, join_ainft_emissions, public_key,
+    subtensor_commit_hash,
 };

@@ -5,6 +5,8 @@
 //! stderr with a non-zero exit status.
 
 mod ainft;
+#[cfg(feature = "subtensor")]
+mod chopsticks;
 mod consensus;
 mod context;
 mod localnet;
@@ -66,6 +68,10 @@ enum Command {
     Consensus(consensus::ConsensusCommand),
     /// Simulates a subnet's incentives on a scenario, in-process on the real ledger.
     Simulate(simulate::SimulateArgs),
+    /// A subnet on Bittensor's runtime run locally by chopsticks: seed it, build its blocks.
+    #[cfg(feature = "subtensor")]
+    #[command(subcommand)]
+    Chopsticks(chopsticks::ChopsticksCommand),
 }
 
 fn main() -> ExitCode {
@@ -89,6 +95,8 @@ fn main() -> ExitCode {
         Command::Localnet(command) => localnet::run(&global, command),
         Command::Consensus(command) => consensus::run(command),
         Command::Simulate(args) => simulate::run(&global, &args),
+        #[cfg(feature = "subtensor")]
+        Command::Chopsticks(command) => chopsticks::run(&global, command),
     };
     subnet_service::process::exit_code(result)
 }

@@ -69,6 +69,11 @@ pub struct Config {
     /// Default none: a fresh certificate each start (so each start publishes a new axon), or
     /// one derived from `seed` if that is set.
     pub tls: Option<TlsFiles>,
+    /// Serve a certificate whose key is the hotkey, and publish no fingerprint
+    /// (`CertFingerprint::HOTKEY`): validators then check that the TLS handshake is signed by
+    /// the UID's hotkey. For chains with nowhere to publish a fingerprint (a subtensor runtime
+    /// without the Commitments pallet); excludes `tls`. Default false.
+    pub hotkey_certificate: bool,
     /// Admission, batching and transport limits.
     pub limits: Limits,
     /// Prometheus metrics address (`GET /metrics`). Default none (not served).
@@ -177,6 +182,7 @@ impl Default for Config {
             checkpoint: "models/checkpoints/best.mpk".into(),
             device: Device::Cpu,
             tls: None,
+            hotkey_certificate: false,
             limits: Limits::default(),
             metrics_addr: None,
             seed: None,

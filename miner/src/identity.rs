@@ -3,18 +3,14 @@
 
 use std::path::{Path, PathBuf};
 
-use subnet_protocol::net::{CertError, SERVER_NAME, ServerCert};
+use subnet_protocol::keys::Keypair;
+use subnet_protocol::net::{CertError, CertFingerprint, ServerCert};
 use subnet_service::KeyLoadError;
 
 use crate::config::TlsFiles;
 
 /// BLAKE3 key-derivation context of certificate keys derived from a seed.
 const CERT_SEED_CONTEXT: &str = "subnet-miner 2025 tls certificate key from seed v1";
-
-/// PKCS#8 v1 prefix of an Ed25519 private key (RFC 8410): the 32-byte seed follows.
-const ED25519_PKCS8_PREFIX: [u8; 16] = [
-    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
-];
 
 /// A key or certificate could not be loaded or made.
 #[derive(Debug, thiserror::Error)]
@@ -42,9 +38,32 @@ pub enum IdentityError {
     /// The certificate files hold no usable certificate or key.
     #[error("certificate")]
     Cert(#[from] CertError),
-    /// rcgen could not make a certificate from a seed.
-    #[error("certificate generation")]
-    Generate(#[source] rcgen::Error),
+    /// `hotkey_certificate` and `tls` files are both configured.
+    #[error("`hotkey_certificate = true` serves a certificate made from the hotkey: remove `tls`")]
+    HotkeyAndFiles,
+}
+
+/// The certificate the miner serves and the fingerprint it publishes with its axon: with
+/// `hotkey_certificate`, the hotkey's own certificate and [`CertFingerprint::HOTKEY`] (callers
+/// pin the hotkey); otherwise [`load_certificate`]'s and its SHA-256.
+///
+/// # Errors
+/// [`IdentityError::HotkeyAndFiles`], or [`load_certificate`]'s.
+pub fn miner_certificate(
+    hotkey_certificate: bool,
+    files: Option<&TlsFiles>,
+    seed: Option<u64>,
+    hotkey: &Keypair,
+) -> Result<(ServerCert, CertFingerprint), IdentityError> {
+    if !hotkey_certificate {
+        let cert = load_certificate(files, seed)?;
+        let fingerprint = cert.fingerprint();
+        return Ok((cert, fingerprint));
+    }
+    if files.is_some() {
+        return Err(IdentityError::HotkeyAndFiles);
+    }
+    Ok((ServerCert::for_hotkey(hotkey)?, CertFingerprint::HOTKEY))
 }
 
 /// The miner's certificate: loaded from `files` if both exist, generated and written there if
@@ -97,19 +116,11 @@ pub fn load_certificate(
 }
 
 /// A self-signed Ed25519 certificate whose key is derived from `seed`: the same seed gives the
-/// same certificate, byte for byte (rcgen's default validity dates and key-derived serial).
+/// same certificate, byte for byte.
 fn seeded_certificate(seed: u64) -> Result<ServerCert, IdentityError> {
     let secret =
         zeroize::Zeroizing::new(blake3::derive_key(CERT_SEED_CONTEXT, &seed.to_le_bytes()));
-    let mut pkcs8 = zeroize::Zeroizing::new(Vec::with_capacity(48));
-    pkcs8.extend_from_slice(&ED25519_PKCS8_PREFIX);
-    pkcs8.extend_from_slice(secret.as_slice());
-    let key = rcgen::KeyPair::try_from(pkcs8.as_slice()).map_err(IdentityError::Generate)?;
-    let params = rcgen::CertificateParams::new(vec![SERVER_NAME.to_owned()])
-        .map_err(IdentityError::Generate)?;
-    let cert = params.self_signed(&key).map_err(IdentityError::Generate)?;
-    let key_pem = zeroize::Zeroizing::new(key.serialize_pem());
-    Ok(ServerCert::from_pem(&cert.pem(), &key_pem)?)
+    Ok(ServerCert::from_ed25519_seed(&secret)?)
 }
 
 /// Writes a secret file, readable by its owner only on unix.
@@ -146,6 +157,28 @@ mod tests {
             load_certificate(None, None).unwrap().fingerprint(),
             load_certificate(None, None).unwrap().fingerprint()
         );
+    }
+
+    #[test]
+    fn a_hotkey_certificate_publishes_the_hotkey_pin() {
+        let hotkey = Keypair::dev("identity-hotkey");
+        let (cert, published) = miner_certificate(true, None, Some(5), &hotkey).unwrap();
+        assert_eq!(published, CertFingerprint::HOTKEY);
+        assert_eq!(
+            cert.fingerprint(),
+            ServerCert::for_hotkey(&hotkey).unwrap().fingerprint()
+        );
+        let (cert, published) = miner_certificate(false, None, Some(5), &hotkey).unwrap();
+        assert_eq!(published, cert.fingerprint());
+        assert_ne!(published, CertFingerprint::HOTKEY);
+        let files = TlsFiles {
+            cert: "c.pem".into(),
+            key: "k.pem".into(),
+        };
+        assert!(matches!(
+            miner_certificate(true, Some(&files), None, &hotkey),
+            Err(IdentityError::HotkeyAndFiles)
+        ));
     }
 
     #[test]

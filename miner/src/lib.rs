@@ -48,7 +48,7 @@ pub use config::{
     Config, ConfigError, DEFAULT_LISTEN, DevKey, Device, DeviceParseError, DurationParseError,
     KeyFile, KeySource, Limits, TlsFiles, format_duration, parse_duration,
 };
-pub use identity::{IdentityError, load_certificate};
+pub use identity::{IdentityError, load_certificate, miner_certificate};
 pub use manifest::{LOCAL_CHAIN, data_source, manifest, model_spec};
 pub use metrics::MinerMetrics;
 pub use miner::{Miner, MinerError, ServedModel, load_lm, run};

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use subnet_chain_client::{AnyChain, ChainBackend, NodeUrl};
+use subnet_chain_client::{AnyChain, ChainBackend};
 use subnet_miner::{Config, Device, KeySource, Miner, parse_duration};
 use subnet_protocol::NetUid;
 use subnet_service::process::{init_tracing, shutdown_signal};
@@ -39,9 +39,10 @@ struct Cli {
     /// cpu, cuda or cuda:N.
     #[arg(long)]
     device: Option<Device>,
-    /// The local node's JSON-RPC URL (sets `chain.backend = "local"`).
+    /// The chain's URL: `http://HOST:PORT` for the engine's node (`chain.backend = "local"`),
+    /// `ws://` or `wss://` for a subtensor node (`chain.backend = "subtensor"`).
     #[arg(long, value_name = "URL")]
-    chain_url: Option<NodeUrl>,
+    chain_url: Option<ChainBackend>,
     /// Hotkey keyfile.
     #[arg(long, value_name = "FILE", conflicts_with = "dev_hotkey")]
     hotkey: Option<PathBuf>,
@@ -99,8 +100,8 @@ impl Cli {
         if let Some(v) = self.device {
             config.device = v;
         }
-        if let Some(url) = &self.chain_url {
-            config.chain = ChainBackend::Local { url: url.clone() };
+        if let Some(chain) = &self.chain_url {
+            config.chain = chain.clone();
         }
         if let Some(file) = &self.hotkey {
             config.hotkey = KeySource::file(file, None);

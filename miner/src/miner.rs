@@ -27,7 +27,7 @@ use tokio::task::JoinHandle as TaskHandle;
 use crate::admission::Admission;
 use crate::batch::{BatchLimits, Batcher};
 use crate::config::{Config, ConfigError, Device};
-use crate::identity::{IdentityError, load_certificate};
+use crate::identity::{IdentityError, miner_certificate};
 use crate::manifest::{data_source, manifest, model_spec};
 use crate::metrics::{MinerMetrics, bind_metrics};
 use crate::registration::{Registration, RegistrationError, ensure_registered};
@@ -267,7 +267,12 @@ impl<C: Chain + Clone + 'static, T: Task> Miner<C, T> {
         config.validate()?;
         let hotkey = config.hotkey.load().map_err(IdentityError::from)?;
         let coldkey = config.coldkey.load().map_err(IdentityError::from)?;
-        let cert = load_certificate(config.tls.as_ref(), config.seed)?;
+        let (cert, published_fingerprint) = miner_certificate(
+            config.hotkey_certificate,
+            config.tls.as_ref(),
+            config.seed,
+            &hotkey,
+        )?;
         let metrics = MinerMetrics::new()?;
         let chain_info = chain.info().await?;
         let manifest = manifest(
@@ -283,7 +288,7 @@ impl<C: Chain + Clone + 'static, T: Task> Miner<C, T> {
         let axon = AxonInfo {
             ip: config.axon_ip()?,
             port: addr.port(),
-            cert_fingerprint: cert.fingerprint(),
+            cert_fingerprint: published_fingerprint,
             protocol_version: PROTOCOL_VERSION,
         };
         let registration =

@@ -276,7 +276,7 @@ fn main() {
         let (bare_endpoint, bare_addr) = start_bare_server(&cert, &config);
         let mut client_endpoint = Endpoint::client(localhost()).expect("bare client");
         client_endpoint.set_default_client_config(
-            quinn_client_config(cert.fingerprint(), &config).expect("client config"),
+            quinn_client_config(cert.fingerprint().into(), &config).expect("client config"),
         );
         let connection = client_endpoint
             .connect(bare_addr, subnet_protocol::net::SERVER_NAME)

@@ -19,6 +19,18 @@ pub struct CertFingerprint(pub [u8; 32]);
 pub struct FingerprintParseError;
 
 impl CertFingerprint {
+    /// Published instead of a digest by a server whose TLS key *is* its hotkey (a miner on a
+    /// chain that has nowhere to publish 32 more bytes, such as subtensor without the
+    /// Commitments pallet). Callers then pin the hotkey they call: the TLS 1.3 handshake
+    /// signature must verify under it, whatever certificate carries it. All zeros, which no
+    /// SHA-256 of a certificate is in practice, and what such a chain reports for "none".
+    pub const HOTKEY: Self = Self([0; 32]);
+
+    /// Whether this is [`CertFingerprint::HOTKEY`].
+    pub fn is_hotkey(&self) -> bool {
+        *self == Self::HOTKEY
+    }
+
     /// The raw digest.
     pub const fn as_bytes(&self) -> &[u8; 32] {
         &self.0

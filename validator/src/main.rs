@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use subnet_chain_client::{AnyChain, ChainBackend, NodeUrl};
+use subnet_chain_client::{AnyChain, ChainBackend};
 use subnet_protocol::NetUid;
 use subnet_service::process::{init_tracing, shutdown_signal};
 use subnet_validator::{Config, KeySource, Validator, parse_duration};
@@ -26,9 +26,10 @@ struct Cli {
     /// Subnet to validate.
     #[arg(long)]
     netuid: Option<NetUid>,
-    /// The local node's JSON-RPC URL (sets `chain.backend = "local"`).
+    /// The chain's URL: `http://HOST:PORT` for the engine's node (`chain.backend = "local"`),
+    /// `ws://` or `wss://` for a subtensor node (`chain.backend = "subtensor"`).
     #[arg(long, value_name = "URL")]
-    chain_url: Option<NodeUrl>,
+    chain_url: Option<ChainBackend>,
     /// Hotkey keyfile.
     #[arg(long, value_name = "FILE", conflicts_with = "dev_hotkey")]
     hotkey: Option<PathBuf>,
@@ -86,8 +87,8 @@ impl Cli {
         if let Some(v) = self.netuid {
             config.netuid = v;
         }
-        if let Some(url) = &self.chain_url {
-            config.chain = ChainBackend::Local { url: url.clone() };
+        if let Some(chain) = &self.chain_url {
+            config.chain = chain.clone();
         }
         if let Some(file) = &self.hotkey {
             config.hotkey = KeySource::file(file, self.hotkey_password_file.clone());

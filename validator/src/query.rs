@@ -102,6 +102,7 @@ impl QueryResult {
             CallError::Timeout => Self::Timeout,
             CallError::Connect(_)
             | CallError::FingerprintMismatch { .. }
+            | CallError::NotHotkey { .. }
             | CallError::Handshake(_)
             | CallError::Setup(_) => Self::Unreachable,
             CallError::Connection(_) | CallError::Stream(_) | CallError::Encode(_) => Self::Stream,

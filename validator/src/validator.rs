@@ -397,17 +397,13 @@ impl<C: Chain + Clone + 'static, E: Evaluator> Validator<C, E> {
             sampled: sampled.iter().map(|(t, _)| t.uid).collect(),
             ..StepReport::default()
         };
-        let registered: Vec<(Target, AinftId)> = sampled
-            .iter()
-            .filter_map(|&(t, a)| a.map(|a| (t, a)))
-            .collect();
         let rejected = self
             .identities
             .verify(
                 self.step,
                 &self.client,
                 &self.evaluator,
-                &registered,
+                &sampled,
                 &self.permits,
                 self.config.weights_chunk_bytes,
             )

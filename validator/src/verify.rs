@@ -1,7 +1,10 @@
 //! Identity checks: is a miner serving the model its UID registered?
 //!
 //! 1. **Model info.** The miner's signed [`ModelInfo`] must name the AINFT registered at its
-//!    UID on chain (its manifest hashes to that id) and the task this validator evaluates.
+//!    UID on chain (its manifest hashes to that id) and the task this validator evaluates. On
+//!    a chain that records no AINFT for the UID (subtensor without the Commitments pallet) the
+//!    id the miner names is taken as its claim: its manifest must still hash to it, and the
+//!    weights and spot checks below hold it to that claim.
 //! 2. **Weights, once per weights digest.** The first miner met with a given registered
 //!    weights digest is asked for its weights file; the file must hash to the announced file
 //!    digest and the [`Evaluator`] must find in it the weights the manifest names. The loaded
@@ -154,14 +157,14 @@ impl<E: Evaluator> Identities<E> {
     }
 
     /// Checks every unverified target (not backing off at `step`) against the AINFT
-    /// registered at its UID, downloading weights for digests not yet loaded. Returns the
-    /// rejections made.
+    /// registered at its UID (`None`: the chain records none, the miner's own claim is
+    /// checked), downloading weights for digests not yet loaded. Returns the rejections made.
     pub(crate) async fn verify(
         &mut self,
         step: u64,
         client: &Arc<Client>,
         evaluator: &Arc<E>,
-        targets: &[(Target, AinftId)],
+        targets: &[(Target, Option<AinftId>)],
         permits: &Arc<Semaphore>,
         chunk_bytes: u32,
     ) -> Vec<(Uid, Failure)> {
@@ -201,7 +204,7 @@ impl<E: Evaluator> Identities<E> {
                     continue;
                 }
             };
-            if info.id != ainft {
+            if let Some(ainft) = ainft.filter(|a| *a != info.id) {
                 tracing::warn!(uid = %target.uid, registered = %ainft, served = %info.id,
                     "miner serves another AINFT than its registered one");
                 rejected.push((target.uid, Failure::AinftMismatch));

@@ -51,8 +51,9 @@ pub struct StoredAxon {
 
 impl StoredAxon {
     /// The protocol's view: `None` if never served (subtensor's zero default) or unreadable.
-    /// `cert_fingerprint` comes from the hotkey's commitment; all zeros when there is none
-    /// (validators never pin a zero fingerprint, so such a miner cannot be queried).
+    /// `cert_fingerprint` comes from the hotkey's commitment; [`CertFingerprint::HOTKEY`] when
+    /// there is none (validators then pin the UID's hotkey: only a miner serving its hotkey's
+    /// own certificate can answer).
     pub fn to_axon(self, cert_fingerprint: Option<CertFingerprint>) -> Option<AxonInfo> {
         if self.ip == 0 && self.port == 0 {
             return None;
@@ -60,7 +61,7 @@ impl StoredAxon {
         Some(AxonInfo {
             ip: decode_ip(self.ip, self.ip_type)?,
             port: self.port,
-            cert_fingerprint: cert_fingerprint.unwrap_or(CertFingerprint([0; 32])),
+            cert_fingerprint: cert_fingerprint.unwrap_or(CertFingerprint::HOTKEY),
             protocol_version: u16::try_from(self.version).unwrap_or(u16::MAX),
         })
     }

@@ -314,18 +314,25 @@ impl SubtensorChain {
                 },
             )
             .await?;
+        // A hotkey certificate (`CertFingerprint::HOTKEY`) is pinned by the hotkey already on
+        // chain: nothing more to publish, and an older fingerprint is withdrawn.
+        let fingerprint = (!axon.cert_fingerprint.is_hotkey()).then_some(axon.cert_fingerprint);
         if !self.runtime().await?.commitments {
-            // The axon is served; its certificate cannot be published on this runtime, so the
-            // metagraph shows an all-zero fingerprint that validators refuse to pin.
-            tracing::warn!(%netuid, hotkey = %hotkey.public(),
-                "runtime has no Commitments pallet: certificate fingerprint not published");
+            if fingerprint.is_some() {
+                // The axon is served, but its certificate cannot be published on this runtime:
+                // the metagraph shows `CertFingerprint::HOTKEY`, and validators will pin the
+                // hotkey, which this certificate does not prove.
+                tracing::warn!(%netuid, hotkey = %hotkey.public(),
+                    "runtime has no Commitments pallet: certificate fingerprint not published; \
+                     serve a hotkey certificate (miner `hotkey_certificate = true`)");
+            }
             return Ok(receipt);
         }
         let mut publication = self.publication(&hotkey.public(), netuid).await?;
-        if publication.cert_fingerprint == Some(axon.cert_fingerprint) {
+        if publication.cert_fingerprint == fingerprint {
             return Ok(receipt);
         }
-        publication.cert_fingerprint = Some(axon.cert_fingerprint);
+        publication.cert_fingerprint = fingerprint;
         self.publish(hotkey, netuid, publication).await
     }
 }

@@ -18,6 +18,8 @@ mod chain;
 #[cfg(feature = "subtensor")]
 mod client;
 #[cfg(feature = "subtensor")]
+mod dev;
+#[cfg(feature = "subtensor")]
 mod emissions;
 #[cfg(feature = "subtensor")]
 mod runtime;
@@ -34,6 +36,8 @@ pub use axon::{AXON_PROTOCOL_QUIC, Publication, StoredAxon, decode_ip, encode_ip
 pub use chain::subtensor_commit_hash;
 #[cfg(feature = "subtensor")]
 pub use client::{SubtensorChain, SubtensorConfig};
+#[cfg(feature = "subtensor")]
+pub use dev::{Chopsticks, ChopsticksError, DevNeuron};
 #[cfg(feature = "subtensor")]
 pub use emissions::{AinftEmission, AinftEmissions, join as join_ainft_emissions};
 #[cfg(feature = "subtensor")]

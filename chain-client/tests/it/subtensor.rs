@@ -5,16 +5,13 @@
 //! `tests/install-chopsticks.sh` installs it on first use (node and npm needed). If it cannot be
 //! had or does not start, the tests fail and say so: they never skip.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use serde_json::{Value, json};
 use subnet_chain_client::{
-    AnyChain, Chain, ChainBackend, ChainError, Publication, StakeStorage, SubtensorChain,
-    SubtensorUrl,
+    AnyChain, Chain, ChainBackend, ChainError, Chopsticks, DevNeuron, Publication, StakeStorage,
+    SubtensorChain,
 };
 use subnet_protocol::chain::AxonInfo;
 use subnet_protocol::fingerprint::CertFingerprint;
@@ -27,21 +24,6 @@ const START_TIMEOUT: Duration = Duration::from_secs(180);
 pub(crate) const NETUID: NetUid = NetUid(1);
 /// Its tempo, short so that epochs come after a few blocks.
 pub(crate) const TEMPO: u16 = 5;
-
-/// A chopsticks process serving the test-network runtime; killed and reaped on drop.
-pub(crate) struct Chopsticks {
-    child: Child,
-    /// Its WebSocket URL.
-    pub(crate) url: SubtensorUrl,
-}
-
-impl Drop for Chopsticks {
-    fn drop(&mut self) {
-        // Already exited is fine; there is nothing else to do on failure in a drop.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -72,184 +54,11 @@ fn chopsticks_bin() -> PathBuf {
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }
 
-impl Chopsticks {
-    /// Starts chopsticks on 127.0.0.1 (a port the OS picks) and waits for its ready line.
-    pub(crate) fn start() -> Self {
-        let spec = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/subtensor/raw_spec_testfinney.json");
-        let bin = chopsticks_bin();
-        let mut child = Command::new(&bin)
-            .arg("--genesis")
-            .arg(&spec)
-            .args([
-                "--allow-unresolved-imports",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-            ])
-            .args(["--build-block-mode", "Instant"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("chopsticks ({}) does not start: {e}", bin.display()));
-        let (tx, rx) = mpsc::channel::<String>();
-        for pipe in [
-            child
-                .stdout
-                .take()
-                .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
-            child
-                .stderr
-                .take()
-                .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                    if tx.send(line).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        drop(tx);
-        let deadline = Instant::now() + START_TIMEOUT;
-        let mut log = Vec::new();
-        let url = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(url) = ready_url(&line) {
-                        break url;
-                    }
-                    log.push(line);
-                }
-                Err(_) => {
-                    let _ = child.kill();
-                    panic!(
-                        "chopsticks did not report `RPC listening on` within {START_TIMEOUT:?}; \
-                         its output:\n{}",
-                        log.join("\n")
-                    );
-                }
-            }
-        };
-        // Keep draining its output so that it never blocks on a full pipe.
-        std::thread::spawn(move || for _ in rx {});
-        Self { child, url }
-    }
-}
-
-/// The `ws://` URL in chopsticks' `RPC listening on http://A and ws://A` line.
-fn ready_url(line: &str) -> Option<SubtensorUrl> {
-    let at = line.find("RPC listening on")?;
-    let ws = line[at..].find("ws://")? + at;
-    let addr: String = line[ws..]
-        .chars()
-        .take_while(|c| !c.is_whitespace() && *c != '"' && *c != '\u{1b}')
-        .collect();
-    addr.parse().ok()
-}
-
-/// Hex of an account's 32 bytes, as chopsticks' `dev_setStorage` takes account keys.
-pub(crate) fn hex_account(key: &PublicKey) -> String {
-    format!("0x{}", hex::encode(key.as_bytes()))
-}
-
-/// Sets storage through chopsticks (pallet → entry → value or `[[keys], value]` pairs).
-pub(crate) async fn set_storage(chain: &SubtensorChain, storage: Value) {
-    chain
-        .raw_request("dev_setStorage", json!([storage]))
-        .await
-        .unwrap_or_else(|e| panic!("dev_setStorage failed: {e}"));
-}
-
-/// Builds `count` blocks.
-pub(crate) async fn new_blocks(chain: &SubtensorChain, count: u64) {
-    chain
-        .raw_request("dev_newBlock", json!([{ "count": count }]))
-        .await
-        .unwrap_or_else(|e| panic!("dev_newBlock failed: {e}"));
-}
-
-/// Gives each account `tokens` TAO.
-pub(crate) async fn fund(chain: &SubtensorChain, accounts: &[PublicKey], tokens: u64) {
-    let entries: Vec<Value> = accounts
-        .iter()
-        .map(|a| {
-            json!([[hex_account(a)], {
-                "nonce": 0,
-                "providers": 1,
-                "data": { "free": tokens * 1_000_000_000 }
-            }])
-        })
-        .collect();
-    set_storage(chain, json!({ "System": { "Account": entries } })).await;
-}
-
-/// Creates subnet [`NETUID`] by writing its storage: the 2023 runtime adds networks only by
-/// sudo (`sudo_add_network`), and setting state directly is what chopsticks is for.
-pub(crate) async fn create_subnet(chain: &SubtensorChain) {
-    let n = NETUID.get();
-    set_storage(
-        chain,
-        json!({ "SubtensorModule": {
-            "NetworksAdded": [[[n], true]],
-            "TotalNetworks": 1,
-            "Tempo": [[[n], TEMPO]],
-            "SubnetworkN": [[[n], 0]],
-            "MaxAllowedUids": [[[n], 256]],
-            "MaxAllowedValidators": [[[n], 64]],
-            "MinAllowedWeights": [[[n], 1]],
-            "MaxWeightsLimit": [[[n], 65535]],
-            "WeightsSetRateLimit": [[[n], 0]],
-            "ImmunityPeriod": [[[n], 4096]],
-            "ActivityCutoff": [[[n], 5000]],
-            "Kappa": [[[n], 32767]],
-            "MaxRegistrationsPerBlock": [[[n], 64]],
-            "TargetRegistrationsPerInterval": [[[n], 64]],
-            "Burn": [[[n], 1_000_000_000u64]],
-            "MinBurn": [[[n], 1u64]],
-            "MaxBurn": [[[n], 100_000_000_000u64]],
-            "EmissionValues": [[[n], 1_000_000_000u64]],
-            "NetworkModality": [[[n], 0]],
-        }}),
-    )
-    .await;
-}
-
-/// Writes UIDs 0.. of [`NETUID`] for `(coldkey, hotkey)` pairs, as the runtime's
-/// `append_neuron` does on registration.
-pub(crate) async fn seed_neurons(chain: &SubtensorChain, pairs: &[(&Keypair, &Keypair)]) {
-    let n = NETUID.get();
-    let count = pairs.len();
-    let block = chain.current_block().await.unwrap().get();
-    let uids = 0..u16::try_from(count).unwrap();
-    let zeros = vec![0u16; count];
-    set_storage(
-        chain,
-        json!({ "SubtensorModule": {
-            "SubnetworkN": [[[n], count]],
-            "Keys": uids.clone().zip(pairs).map(|(u, (_, h))| json!([[n, u], hex_account(&h.public())])).collect::<Vec<_>>(),
-            // As raw SCALE: chopsticks drops a falsy JSON value (uid 0) instead of writing it.
-            "Uids": uids.clone().zip(pairs).map(|(u, (_, h))| json!([[n, hex_account(&h.public())], format!("0x{}", hex::encode(u.to_le_bytes()))])).collect::<Vec<_>>(),
-            "Owner": pairs.iter().map(|(c, h)| json!([[hex_account(&h.public())], hex_account(&c.public())])).collect::<Vec<_>>(),
-            "IsNetworkMember": pairs.iter().map(|(_, h)| json!([[hex_account(&h.public()), n], true])).collect::<Vec<_>>(),
-            "BlockAtRegistration": uids.clone().map(|u| json!([[n, u], block])).collect::<Vec<_>>(),
-            "LastUpdate": [[[n], vec![block; count]]],
-            "Active": [[[n], vec![true; count]]],
-            "ValidatorPermit": [[[n], vec![false; count]]],
-            "Rank": [[[n], zeros]], "Trust": [[[n], zeros]], "Consensus": [[[n], zeros]],
-            "Incentive": [[[n], zeros]], "Dividends": [[[n], zeros]],
-            "ValidatorTrust": [[[n], zeros]], "PruningScores": [[[n], zeros]],
-            "Emission": [[[n], vec![0u64; count]]],
-        }}),
-    )
-    .await;
+/// Chopsticks serving the test-network runtime on a port the OS picks.
+pub(crate) fn start_chopsticks() -> Chopsticks {
+    let spec =
+        workspace_root().join("chain-client/tests/fixtures/subtensor/raw_spec_testfinney.json");
+    Chopsticks::start(&chopsticks_bin(), &spec, 0, START_TIMEOUT).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn key(name: &str) -> Keypair {
@@ -258,20 +67,21 @@ fn key(name: &str) -> Keypair {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subnet_lives_on_the_2023_runtime() {
-    let node = Chopsticks::start();
-    let chain = SubtensorChain::connect(node.url.clone()).await.unwrap();
+    let node = start_chopsticks();
+    let chain = SubtensorChain::connect(node.url().clone()).await.unwrap();
     let runtime = chain.runtime().await.unwrap();
     assert_eq!(runtime.stake, StakeStorage::Tao, "{runtime:?}");
 
     let (owner, validator_cold, miner_cold) = (key("owner"), key("v-cold"), key("m-cold"));
     let (validator, miner_a, miner_b) = (key("v-hot"), key("m-hot-a"), key("m-hot-b"));
-    fund(
-        &chain,
-        &[owner.public(), validator_cold.public(), miner_cold.public()],
-        1_000,
-    )
-    .await;
-    new_blocks(&chain, 1).await;
+    chain
+        .dev_fund(
+            &[owner.public(), validator_cold.public(), miner_cold.public()],
+            1_000,
+        )
+        .await
+        .unwrap();
+    chain.dev_new_blocks(1).await.unwrap();
     let info = chain.info().await.unwrap();
     assert_eq!(
         chain.account(&miner_cold.public()).await.unwrap().balance,
@@ -295,8 +105,8 @@ async fn a_subnet_lives_on_the_2023_runtime() {
         chain.metagraph(NETUID).await,
         Err(ChainError::NotFound(_))
     ));
-    create_subnet(&chain).await;
-    new_blocks(&chain, 1).await;
+    chain.dev_create_subnet(NETUID, TEMPO).await.unwrap();
+    chain.dev_new_blocks(1).await.unwrap();
     let subnet = chain.subnet(NETUID).await.unwrap();
     assert_eq!(subnet.hyperparameters.tempo, TEMPO);
     assert_eq!(subnet.hyperparameters.burn, Rao(1_000_000_000));
@@ -322,8 +132,29 @@ async fn a_subnet_lives_on_the_2023_runtime() {
         (&miner_cold, &miner_a),
         (&miner_cold, &miner_b),
     ];
-    seed_neurons(&chain, &pairs).await;
-    new_blocks(&chain, 1).await;
+    let mut neurons: Vec<DevNeuron> = pairs
+        .iter()
+        .map(|(cold, hot)| DevNeuron {
+            hotkey: hot.public(),
+            coldkey: cold.public(),
+            axon: None,
+            validator_permit: false,
+        })
+        .collect();
+    // A loopback axon, which `serve_axon` would refuse, can be seeded (for local runs).
+    let loopback = AxonInfo {
+        ip: "127.0.0.1".parse().unwrap(),
+        port: 8099,
+        cert_fingerprint: CertFingerprint::HOTKEY,
+        protocol_version: 1,
+    };
+    neurons[0].axon = Some(loopback);
+    chain.dev_seed_neurons(NETUID, &neurons).await.unwrap();
+    chain.dev_new_blocks(1).await.unwrap();
+    let seeded = chain.metagraph(NETUID).await.unwrap();
+    assert_eq!(seeded.neurons.len(), 3);
+    assert_eq!(seeded.by_uid(Uid(0)).unwrap().axon, Some(loopback));
+    assert_eq!(seeded.by_uid(Uid(1)).unwrap().axon, None);
 
     // Stake on the validator, so that it gets the permit at the next epoch.
     chain
@@ -365,9 +196,10 @@ async fn a_subnet_lives_on_the_2023_runtime() {
         ("203.0.113.7".into(), 9000)
     );
     assert_eq!(axon.protocol_version, 1);
-    // The 2023 runtime has no commitments: the fingerprint is not on chain.
+    // The 2023 runtime has no commitments: the fingerprint is not on chain, and validators
+    // will pin the hotkey.
     assert!(!chain.runtime().await.unwrap().commitments);
-    assert_eq!(axon.cert_fingerprint, CertFingerprint([0; 32]));
+    assert_eq!(axon.cert_fingerprint, CertFingerprint::HOTKEY);
     let publish = chain
         .set_neuron_ainft(
             &miner_a,
@@ -390,7 +222,7 @@ async fn a_subnet_lives_on_the_2023_runtime() {
     );
 
     // An epoch gives the validator its permit; then it sets weights.
-    new_blocks(&chain, u64::from(TEMPO) + 2).await;
+    chain.dev_new_blocks(u64::from(TEMPO) + 2).await.unwrap();
     let metagraph = chain.metagraph(NETUID).await.unwrap();
     assert!(
         metagraph.by_uid(Uid(0)).unwrap().validator_permit,
@@ -425,7 +257,7 @@ async fn a_subnet_lives_on_the_2023_runtime() {
         ),
         "{stranger:?}"
     );
-    new_blocks(&chain, u64::from(TEMPO) + 2).await;
+    chain.dev_new_blocks(u64::from(TEMPO) + 2).await.unwrap();
     let after = chain.metagraph(NETUID).await.unwrap();
     let (v, a, b) = (
         after.by_uid(Uid(0)).unwrap(),
@@ -449,10 +281,10 @@ async fn a_subnet_lives_on_the_2023_runtime() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_only_operations_are_unsupported_and_the_config_form_builds() {
-    let node = Chopsticks::start();
+    let node = start_chopsticks();
     let backend: ChainBackend = toml::from_str::<toml::Table>(&format!(
         "backend = \"subtensor\"\nurl = \"{}\"\n",
-        node.url
+        node.url()
     ))
     .unwrap()
     .try_into()

@@ -284,8 +284,8 @@ pub(crate) struct Attack {
 pub(crate) async fn start_attack(setup: &Setup, connections: usize, pause: Duration) -> Attack {
     let target = setup.target;
     let body = NextByte.encode_request(&setup.requests[0]).expect("body");
-    let client_config =
-        quinn_client_config(target.fingerprint, &NetConfig::default()).expect("client config");
+    let client_config = quinn_client_config(target.fingerprint.into(), &NetConfig::default())
+        .expect("client config");
     let mut endpoints = Vec::new();
     let mut attempts = Vec::new();
     for i in 0..connections {

@@ -547,7 +547,8 @@ async fn a_thousand_idle_connections_are_held_to_the_per_address_limit() {
     let expected = baseline(&subnet, &miner).await;
 
     let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-    let client_config = quinn_client_config(target.fingerprint, &NetConfig::default()).unwrap();
+    let client_config =
+        quinn_client_config(target.fingerprint.into(), &NetConfig::default()).unwrap();
     let attempts: Vec<_> = (0..1000)
         .map(|_| {
             let connecting = endpoint

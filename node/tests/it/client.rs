@@ -51,10 +51,15 @@ pub(crate) async fn exchange(
         let mut request =
             format!("{head}\r\nHost: {addr}\r\nConnection: close\r\n\r\n").into_bytes();
         request.extend_from_slice(body);
-        stream.write_all(&request).await?;
+        // A server refusing an oversized body answers and closes before reading all of it, so
+        // the write can fail while the answer is already on its way: read it either way.
+        let written = stream.write_all(&request).await;
         let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).await?;
-        parse(&raw)
+        match (stream.read_to_end(&mut raw).await, written) {
+            (Ok(_), _) => parse(&raw),
+            (Err(_), Err(e)) | (Err(e), Ok(())) if raw.is_empty() => Err(e),
+            (Err(_), _) => parse(&raw),
+        }
     })
     .await
     .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "exchange timed out"))?

@@ -8,6 +8,12 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::fingerprint::CertFingerprint;
+use crate::keys::Keypair;
+
+/// PKCS#8 v1 prefix of an Ed25519 private key (RFC 8410): the 32-byte seed follows.
+const ED25519_PKCS8_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
 
 /// The DNS name in generated certificates, and the name clients ask for. Nobody checks it:
 /// callers authenticate the miner by its pinned fingerprint, not by a name.
@@ -61,6 +67,42 @@ impl ServerCert {
             cert_pem: certified.cert.pem(),
             key_pem: Zeroizing::new(certified.signing_key.serialize_pem()),
         })
+    }
+
+    /// A self-signed Ed25519 certificate whose key is the Ed25519 key of `seed`: the same seed
+    /// gives the same certificate, byte for byte (rcgen's fixed default validity dates and
+    /// key-derived serial number).
+    ///
+    /// # Errors
+    /// [`CertError::Generate`] if rcgen refuses the key (it does not for any seed).
+    pub fn from_ed25519_seed(seed: &[u8; 32]) -> Result<Self, CertError> {
+        let mut pkcs8 = Zeroizing::new(Vec::with_capacity(48));
+        pkcs8.extend_from_slice(&ED25519_PKCS8_PREFIX);
+        pkcs8.extend_from_slice(seed);
+        let key = rcgen::KeyPair::try_from(pkcs8.as_slice()).map_err(CertError::Generate)?;
+        let params = rcgen::CertificateParams::new(vec![SERVER_NAME.to_owned()])
+            .map_err(CertError::Generate)?;
+        let cert = params.self_signed(&key).map_err(CertError::Generate)?;
+        let der = cert.der().clone();
+        Ok(Self {
+            fingerprint: CertFingerprint::of_der(&der),
+            cert: der,
+            cert_pem: cert.pem(),
+            key_pem: Zeroizing::new(key.serialize_pem()),
+        })
+    }
+
+    /// A certificate whose TLS key is `hotkey` itself. Its server publishes
+    /// [`CertFingerprint::HOTKEY`] instead of [`ServerCert::fingerprint`], and callers check the
+    /// handshake's signature against the hotkey they call, so nothing but the hotkey (already
+    /// on chain) has to be published. The TLS 1.3 signature is over its own context string
+    /// ("TLS 1.3, server CertificateVerify"), so it cannot be confused with an envelope or
+    /// transaction signature by the same key.
+    ///
+    /// # Errors
+    /// As [`ServerCert::from_ed25519_seed`].
+    pub fn for_hotkey(hotkey: &Keypair) -> Result<Self, CertError> {
+        Self::from_ed25519_seed(&hotkey.seed())
     }
 
     /// Loads a certificate and key saved from [`ServerCert::cert_pem`] and
@@ -137,6 +179,29 @@ mod tests {
             ServerCert::generate().unwrap().fingerprint(),
             cert.fingerprint()
         );
+    }
+
+    #[test]
+    fn hotkey_certificates_are_stable_per_key() {
+        let a = Keypair::dev("cert-a");
+        let one = ServerCert::for_hotkey(&a).unwrap();
+        assert_eq!(
+            one.fingerprint(),
+            ServerCert::for_hotkey(&a).unwrap().fingerprint()
+        );
+        assert_ne!(
+            one.fingerprint(),
+            ServerCert::for_hotkey(&Keypair::dev("cert-b"))
+                .unwrap()
+                .fingerprint()
+        );
+        // The certificate's subject key is the hotkey (RFC 8410 SubjectPublicKeyInfo).
+        let mut spki = vec![
+            0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+        ];
+        spki.extend_from_slice(a.public().as_bytes());
+        assert!(one.cert_der().windows(spki.len()).any(|w| w == spki));
+        assert!(one.rustls_parts().is_ok());
     }
 
     #[test]

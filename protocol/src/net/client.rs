@@ -12,6 +12,7 @@ use tokio::time::timeout;
 use super::cert::SERVER_NAME;
 use super::config::NetConfig;
 use super::frame_io::{ReadFrameError, StreamError, read_frame, write_frame};
+use super::tls::Pin;
 use super::{NetError, tls};
 use crate::codec::{DecodeError, EncodeError, encode_frame_to_vec};
 use crate::envelope::{Envelope, RequestId, RequestKind};
@@ -28,7 +29,7 @@ const CLOSE_CLIENT: u32 = 0;
 
 /// Makes signed calls to servers.
 ///
-/// One client keeps one QUIC connection per (address, fingerprint) and opens one stream per
+/// One client keeps one QUIC connection per (address, [`Pin`]) and opens one stream per
 /// call, so calls to the same server run concurrently over one handshake. It stamps each request
 /// with the time and a nonce from a per-receiver counter that starts at the current Unix time in
 /// nanoseconds and counts up, so a restarted client's nonces stay above its earlier ones (while
@@ -44,7 +45,7 @@ pub struct Client {
     transport: Arc<TransportConfig>,
     provider: Arc<CryptoProvider>,
     keys: VerifyingKeyCache,
-    connections: Mutex<HashMap<(SocketAddr, CertFingerprint), Slot>>,
+    connections: Mutex<HashMap<(SocketAddr, Pin), Slot>>,
     nonces: Mutex<HashMap<PublicKey, u64>>,
     next_request_id: AtomicU64,
 }
@@ -69,6 +70,13 @@ pub enum CallError {
         expected: CertFingerprint,
         /// The fingerprint presented.
         got: CertFingerprint,
+    },
+    /// Pinned to a hotkey ([`CertFingerprint::HOTKEY`] published), the server's handshake was
+    /// not signed by it.
+    #[error("the server did not prove it holds hotkey {hotkey}")]
+    NotHotkey {
+        /// The hotkey called.
+        hotkey: PublicKey,
     },
     /// The handshake failed (wrong ALPN, TLS failure, server unreachable or refusing).
     #[error("handshake failed")]
@@ -214,13 +222,12 @@ impl Client {
         kind: RequestKind,
         body: Vec<u8>,
     ) -> Result<(Envelope, ExpectedAnswer), CallError> {
-        let connection = self.connection(addr, fingerprint, None).await?;
+        let pin = Pin::new(fingerprint, receiver);
+        let connection = self.connection(addr, pin, None).await?;
         let (mut send, mut recv) = match connection.open_bi().await {
             Ok(streams) => streams,
             Err(_) => {
-                let fresh = self
-                    .connection(addr, fingerprint, Some(&connection))
-                    .await?;
+                let fresh = self.connection(addr, pin, Some(&connection)).await?;
                 fresh.open_bi().await.map_err(CallError::Connection)?
             }
         };
@@ -246,33 +253,33 @@ impl Client {
         Ok((answer, expected))
     }
 
-    /// The pinned connection to `(addr, fingerprint)` that calls use (made if needed), for tools
-    /// and tests that speak raw frames on their own streams.
+    /// The pinned connection to `(addr, pin)` that calls use (made if needed), for tools and
+    /// tests that speak raw frames on their own streams.
     ///
     /// # Errors
     /// As the connection part of [`Client::call`].
     pub async fn connection_to(
         &self,
         addr: SocketAddr,
-        fingerprint: CertFingerprint,
+        pin: impl Into<Pin>,
     ) -> Result<Connection, CallError> {
         timeout(
             self.config.handshake_timeout,
-            self.connection(addr, fingerprint, None),
+            self.connection(addr, pin.into(), None),
         )
         .await
         .map_err(|_| CallError::Timeout)?
     }
 
-    /// A live connection to `(addr, fingerprint)`: the cached one, or a new one. `stale` is a
+    /// A live connection to `(addr, pin)`: the cached one, or a new one. `stale` is a
     /// connection the caller found dead; it is replaced unless another caller already did.
     async fn connection(
         &self,
         addr: SocketAddr,
-        fingerprint: CertFingerprint,
+        pin: Pin,
         stale: Option<&Connection>,
     ) -> Result<Connection, CallError> {
-        let key = (addr, fingerprint);
+        let key = (addr, pin);
         let connecting = {
             let mut slots = self.slots();
             let slot = slots.entry(key).or_default();
@@ -288,7 +295,7 @@ impl Client {
         ) {
             return Ok(c);
         }
-        let connection = self.connect(addr, fingerprint).await?;
+        let connection = self.connect(addr, pin).await?;
         let mut slots = self.slots();
         if slots.len() > self.config.max_connections {
             slots.retain(|_, s| {
@@ -301,13 +308,9 @@ impl Client {
         Ok(connection)
     }
 
-    async fn connect(
-        &self,
-        addr: SocketAddr,
-        fingerprint: CertFingerprint,
-    ) -> Result<Connection, CallError> {
+    async fn connect(&self, addr: SocketAddr, pin: Pin) -> Result<Connection, CallError> {
         let (crypto, verifier) =
-            tls::client_crypto(&self.provider, fingerprint).map_err(CallError::Setup)?;
+            tls::client_crypto(&self.provider, pin).map_err(CallError::Setup)?;
         let mut config = quinn::ClientConfig::new(crypto);
         config.transport_config(Arc::clone(&self.transport));
         let connecting = self
@@ -316,12 +319,14 @@ impl Client {
             .map_err(CallError::Connect)?;
         match timeout(self.config.handshake_timeout, connecting).await {
             Ok(Ok(connection)) => Ok(connection),
-            Ok(Err(e)) => Err(match verifier.mismatch() {
-                Some(got) => CallError::FingerprintMismatch {
-                    expected: fingerprint,
-                    got,
-                },
-                None => CallError::Handshake(e),
+            Ok(Err(e)) => Err(match (pin, verifier.mismatch()) {
+                (Pin::Certificate(expected), Some(got)) => {
+                    CallError::FingerprintMismatch { expected, got }
+                }
+                (Pin::Hotkey(hotkey), _) if verifier.hotkey_refused() => {
+                    CallError::NotHotkey { hotkey }
+                }
+                _ => CallError::Handshake(e),
             }),
             Err(_) => Err(CallError::Timeout),
         }
@@ -343,7 +348,7 @@ impl Client {
         }
     }
 
-    fn slots(&self) -> MutexGuard<'_, HashMap<(SocketAddr, CertFingerprint), Slot>> {
+    fn slots(&self) -> MutexGuard<'_, HashMap<(SocketAddr, Pin), Slot>> {
         // Map operations cannot leave it invalid, so a poisoned lock is still usable.
         self.connections
             .lock()

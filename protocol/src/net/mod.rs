@@ -60,7 +60,7 @@ pub use config::{
 };
 pub use frame_io::StreamError;
 pub use server::{Handler, Server, ServerStats};
-pub use tls::{quinn_client_config, quinn_server_config};
+pub use tls::{Pin, quinn_client_config, quinn_server_config};
 
 pub use crate::fingerprint::CertFingerprint;
 

@@ -1,6 +1,7 @@
 //! rustls and quinn crypto settings: TLS 1.3 only, the ring provider, one ALPN, and a client
-//! verifier that trusts exactly one pinned certificate.
+//! verifier that trusts exactly one pinned certificate, or exactly one hotkey.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
@@ -13,6 +14,35 @@ use super::cert::ServerCert;
 use super::config::NetConfig;
 use super::{ALPN, NetError};
 use crate::fingerprint::CertFingerprint;
+use crate::keys::{PublicKey, Signature};
+
+/// What a client trusts at an address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Pin {
+    /// Exactly the certificate with this SHA-256 fingerprint.
+    Certificate(CertFingerprint),
+    /// Any certificate, as long as the handshake is signed by this Ed25519 key (the server's
+    /// hotkey; see [`ServerCert::for_hotkey`](super::ServerCert::for_hotkey)).
+    Hotkey(PublicKey),
+}
+
+impl From<CertFingerprint> for Pin {
+    fn from(fingerprint: CertFingerprint) -> Self {
+        Self::Certificate(fingerprint)
+    }
+}
+
+impl Pin {
+    /// The pin for a server that published `fingerprint` and is called as `receiver`:
+    /// [`CertFingerprint::HOTKEY`] pins the receiver's hotkey, anything else the certificate.
+    pub fn new(fingerprint: CertFingerprint, receiver: PublicKey) -> Self {
+        if fingerprint.is_hotkey() {
+            Self::Hotkey(receiver)
+        } else {
+            Self::Certificate(fingerprint)
+        }
+    }
+}
 
 /// The crypto provider both sides use.
 pub(crate) fn provider() -> Arc<CryptoProvider> {
@@ -34,16 +64,13 @@ pub fn quinn_server_config(
     Ok(server)
 }
 
-/// The quinn settings a [`Client`](super::Client) connects with: pinned to `fingerprint`, TLS
-/// 1.3, ALPN [`ALPN`], and `config`'s transport settings. See [`quinn_server_config`].
+/// The quinn settings a [`Client`](super::Client) connects with: pinned to `pin`, TLS 1.3, ALPN
+/// [`ALPN`], and `config`'s transport settings. See [`quinn_server_config`].
 ///
 /// # Errors
 /// [`NetError::Config`] or [`NetError::Tls`].
-pub fn quinn_client_config(
-    fingerprint: CertFingerprint,
-    config: &NetConfig,
-) -> Result<quinn::ClientConfig, NetError> {
-    let (crypto, _) = client_crypto(&provider(), fingerprint)?;
+pub fn quinn_client_config(pin: Pin, config: &NetConfig) -> Result<quinn::ClientConfig, NetError> {
+    let (crypto, _) = client_crypto(&provider(), pin)?;
     let mut client = quinn::ClientConfig::new(crypto);
     client.transport_config(config.client_transport()?);
     Ok(client)
@@ -64,12 +91,12 @@ pub(crate) fn server_crypto(cert: &ServerCert) -> Result<Arc<QuicServerConfig>, 
     Ok(Arc::new(quic))
 }
 
-/// Client crypto pinned to `expected`, and the verifier (which remembers a mismatch).
+/// Client crypto pinned to `pin`, and the verifier (which remembers a mismatch).
 pub(crate) fn client_crypto(
     provider: &Arc<CryptoProvider>,
-    expected: CertFingerprint,
+    pin: Pin,
 ) -> Result<(Arc<QuicClientConfig>, Arc<PinnedCertVerifier>), NetError> {
-    let verifier = Arc::new(PinnedCertVerifier::new(expected, provider));
+    let verifier = Arc::new(PinnedCertVerifier::new(pin, provider));
     let mut tls = rustls::ClientConfig::builder_with_provider(Arc::clone(provider))
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(NetError::Tls)?
@@ -81,32 +108,42 @@ pub(crate) fn client_crypto(
     Ok((Arc::new(quic), verifier))
 }
 
-/// Accepts exactly one certificate, named by its SHA-256 fingerprint.
+/// Accepts exactly one certificate, named by its SHA-256 fingerprint, or exactly one signing key.
 ///
 /// Names, validity dates and issuers are ignored on purpose: the certificate is self-signed and
 /// its fingerprint, published on chain, is the whole trust decision. The TLS 1.3 handshake
 /// signature is still verified with the provider's algorithms, which proves the server holds
-/// the certificate's private key.
+/// the certificate's private key. Pinned to a hotkey, the certificate is not looked at at all:
+/// the handshake signature must be Ed25519 and verify under that hotkey, which proves the
+/// server holds the hotkey's secret (and certificate contents cannot smuggle in another key).
 #[derive(Debug)]
 pub(crate) struct PinnedCertVerifier {
-    expected: CertFingerprint,
+    pin: Pin,
     algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
     /// The fingerprint actually presented, when it was not the expected one.
     mismatch: Mutex<Option<CertFingerprint>>,
+    /// Pinned to a hotkey, the handshake was not signed by it.
+    hotkey_refused: AtomicBool,
 }
 
 impl PinnedCertVerifier {
-    fn new(expected: CertFingerprint, provider: &CryptoProvider) -> Self {
+    fn new(pin: Pin, provider: &CryptoProvider) -> Self {
         Self {
-            expected,
+            pin,
             algorithms: provider.signature_verification_algorithms,
             mismatch: Mutex::new(None),
+            hotkey_refused: AtomicBool::new(false),
         }
     }
 
     /// The fingerprint presented, if the handshake failed because it was not the pinned one.
     pub(crate) fn mismatch(&self) -> Option<CertFingerprint> {
         *self.mismatch.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether the handshake failed because it was not signed by the pinned hotkey.
+    pub(crate) fn hotkey_refused(&self) -> bool {
+        self.hotkey_refused.load(Ordering::Relaxed)
     }
 }
 
@@ -120,8 +157,13 @@ impl ServerCertVerifier for PinnedCertVerifier {
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         let got = CertFingerprint::of_der(end_entity);
-        if got == self.expected {
-            return Ok(ServerCertVerified::assertion());
+        match self.pin {
+            Pin::Certificate(expected) if got == expected => {
+                return Ok(ServerCertVerified::assertion());
+            }
+            // Decided by the handshake signature (`verify_tls13_signature`).
+            Pin::Hotkey(_) => return Ok(ServerCertVerified::assertion()),
+            Pin::Certificate(_) => {}
         }
         *self.mismatch.lock().unwrap_or_else(PoisonError::into_inner) = Some(got);
         Err(rustls::Error::InvalidCertificate(
@@ -147,10 +189,31 @@ impl ServerCertVerifier for PinnedCertVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+        let Pin::Hotkey(hotkey) = self.pin else {
+            return rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms);
+        };
+        let signature = <[u8; 64]>::try_from(dss.signature())
+            .ok()
+            .map(Signature::from_bytes);
+        match signature {
+            Some(sig)
+                if dss.scheme == SignatureScheme::ED25519
+                    && hotkey.verify(message, &sig).is_ok() =>
+            {
+                Ok(HandshakeSignatureValid::assertion())
+            }
+            _ => {
+                self.hotkey_refused.store(true, Ordering::Relaxed);
+                Err(rustls::Error::InvalidCertificate(
+                    CertificateError::BadSignature,
+                ))
+            }
+        }
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        // All of them, also when pinned to a hotkey: a server that signs with another scheme
+        // then fails as "not the hotkey" rather than as an unexplained handshake failure.
         self.algorithms.supported_schemes()
     }
 }

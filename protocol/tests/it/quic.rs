@@ -78,9 +78,13 @@ fn blocked_key() -> Keypair {
 }
 
 fn start_server(config: NetConfig) -> Running {
+    start_server_with(config, ServerCert::generate().unwrap())
+}
+
+/// A server with hotkey `Keypair::from_seed(&[2; 32])` presenting `cert`.
+fn start_server_with(config: NetConfig, cert: ServerCert) -> Running {
     let keypair = Keypair::from_seed(&[2; 32]);
     let hotkey = keypair.public();
-    let cert = ServerCert::generate().unwrap();
     let server = Server::bind(localhost(), keypair, &cert, config).unwrap();
     let addr = server.local_addr().unwrap();
     let stats = server.stats();
@@ -195,6 +199,44 @@ async fn a_wrong_pinned_fingerprint_fails_to_connect() {
     assert_eq!(server.stats.served(), 1);
     client.close().await;
     server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hotkey_pin_accepts_only_a_handshake_signed_by_that_hotkey() {
+    let pinned = CertFingerprint::HOTKEY;
+    let health = |client: Arc<Client>, addr, hotkey| async move {
+        client
+            .call(addr, pinned, hotkey, RequestKind::Health, vec![])
+            .await
+    };
+    // A server whose certificate key is its hotkey: served, with no fingerprint known.
+    let own = start_server_with(
+        test_config(),
+        ServerCert::for_hotkey(&Keypair::from_seed(&[2; 32])).unwrap(),
+    );
+    let ok = health(client(1), own.addr, own.hotkey).await.unwrap();
+    assert_eq!(ok.body(), b"ok");
+    // The same server called as someone else: the handshake does not prove that key.
+    let other = Keypair::from_seed(&[3; 32]).public();
+    match health(client(1), own.addr, other).await {
+        Err(CallError::NotHotkey { hotkey }) => assert_eq!(hotkey, other),
+        other => panic!("expected NotHotkey, got {other:?}"),
+    }
+    assert_eq!(own.stats.served(), 1);
+    own.shutdown().await;
+    // An ECDSA certificate, and an Ed25519 certificate of another key, prove nothing either.
+    for cert in [
+        ServerCert::generate().unwrap(),
+        ServerCert::for_hotkey(&Keypair::from_seed(&[3; 32])).unwrap(),
+    ] {
+        let server = start_server_with(test_config(), cert);
+        match health(client(1), server.addr, server.hotkey).await {
+            Err(CallError::NotHotkey { hotkey }) => assert_eq!(hotkey, server.hotkey),
+            other => panic!("expected NotHotkey, got {other:?}"),
+        }
+        assert_eq!(server.stats.served(), 0);
+        server.shutdown().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
