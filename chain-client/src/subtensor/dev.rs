@@ -193,6 +193,17 @@ pub enum ChopsticksError {
         #[source]
         source: std::io::Error,
     },
+    /// The install script failed.
+    #[error(
+        "chopsticks not found and {script} failed ({why}): it needs node and npm; or set \
+         CHOPSTICKS to a chopsticks executable"
+    )]
+    Install {
+        /// The script.
+        script: std::path::PathBuf,
+        /// How it failed.
+        why: String,
+    },
     /// It did not say where it listens in time (or exited); its output says why.
     #[error(
         "chopsticks did not report `RPC listening on` within {timeout:?}; its output:\n{output}"
@@ -295,6 +306,35 @@ impl Chopsticks {
                 }
             }
         }
+    }
+
+    /// The chopsticks executable for this repository's tests and walkthrough: `CHOPSTICKS` if
+    /// set, else the copy `chain-client/tests/install-chopsticks.sh` (under `workspace`)
+    /// installs from the npm registry into `target/chopsticks` the first time and only finds
+    /// afterwards. Its progress goes to stderr.
+    ///
+    /// # Errors
+    /// [`ChopsticksError::Install`] when the script cannot run or fails (it needs node and npm).
+    pub fn find_or_install(
+        workspace: &std::path::Path,
+    ) -> Result<std::path::PathBuf, ChopsticksError> {
+        if let Some(path) = std::env::var_os("CHOPSTICKS") {
+            return Ok(path.into());
+        }
+        let script = workspace.join("chain-client/tests/install-chopsticks.sh");
+        let failed = |why: String| ChopsticksError::Install {
+            script: script.clone(),
+            why,
+        };
+        let out = std::process::Command::new("bash")
+            .arg(&script)
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .map_err(|e| failed(e.to_string()))?;
+        if !out.status.success() {
+            return Err(failed(out.status.to_string()));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().into())
     }
 
     /// Its WebSocket URL.

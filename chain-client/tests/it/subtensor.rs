@@ -6,7 +6,6 @@
 //! had or does not start, the tests fail and say so: they never skip.
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use subnet_chain_client::{
@@ -32,26 +31,9 @@ fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// `CHOPSTICKS`, else the copy in `target/chopsticks`, which `tests/install-chopsticks.sh`
-/// installs from the npm registry the first time (and only checks afterwards).
+/// `CHOPSTICKS`, else the copy the install script puts under `target/chopsticks`.
 fn chopsticks_bin() -> PathBuf {
-    if let Some(path) = std::env::var_os("CHOPSTICKS") {
-        return PathBuf::from(path);
-    }
-    let script = workspace_root().join("chain-client/tests/install-chopsticks.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .stderr(Stdio::inherit())
-        .output()
-        .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
-    assert!(
-        out.status.success(),
-        "chopsticks not found and {} failed ({}): it needs node and npm; or set CHOPSTICKS to \
-         a chopsticks executable",
-        script.display(),
-        out.status
-    );
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+    Chopsticks::find_or_install(&workspace_root()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Chopsticks serving the test-network runtime on a port the OS picks.

@@ -23,25 +23,9 @@ const CHOPSTICKS_START: Duration = Duration::from_secs(180);
 /// A safety net only: a healthy run pays the miner within a few tempos.
 const TIMEOUT: Duration = Duration::from_secs(240);
 
-/// `CHOPSTICKS`, else the copy `chain-client/tests/install-chopsticks.sh` installs (once) under
-/// `target/chopsticks`.
+/// `CHOPSTICKS`, else the copy the install script puts under `target/chopsticks`.
 fn chopsticks_bin() -> PathBuf {
-    if let Some(path) = std::env::var_os("CHOPSTICKS") {
-        return PathBuf::from(path);
-    }
-    let script = workspace_root().join("chain-client/tests/install-chopsticks.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .stderr(Stdio::inherit())
-        .output()
-        .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
-    assert!(
-        out.status.success(),
-        "chopsticks not found and {} failed ({}): it needs node and npm; or set CHOPSTICKS",
-        script.display(),
-        out.status
-    );
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+    Chopsticks::find_or_install(&workspace_root()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A child killed and reaped on drop, its output in a log file.
