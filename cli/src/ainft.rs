@@ -222,7 +222,7 @@ fn short_owner(address: &str) -> String {
 
 /// Runs `subnet emissions`.
 pub(crate) fn emissions(global: &Global) -> Result<()> {
-    let report = block_on(global.chain().emissions())??;
+    let report = block_on(global.chain()?.emissions())??;
     emit(global.json, &view(&report), emissions_text)
 }
 
@@ -239,7 +239,7 @@ pub(crate) fn run(global: &Global, command: AinftCommand) -> Result<()> {
                 .validate()
                 .with_context(|| args.manifest.display().to_string())?;
             let coldkey = global.keypair(KeyKind::Coldkey, &args.coldkey)?;
-            let receipt = block_on(global.chain().register_ainft(&coldkey, manifest))??;
+            let receipt = block_on(global.chain()?.register_ainft(&coldkey, manifest))??;
             let id = receipt.created_ainft()?;
             emit(
                 global.json,
@@ -251,7 +251,7 @@ pub(crate) fn run(global: &Global, command: AinftCommand) -> Result<()> {
 }
 
 fn show(global: &Global, id: &AinftId) -> Result<()> {
-    let chain = global.chain();
+    let chain = global.chain()?;
     let (record, report) = block_on(async {
         let record = chain.ainft(id).await?;
         let report = chain.emissions().await?;

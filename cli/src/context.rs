@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, bail};
 use clap::Args;
-use subnet_chain_client::{NodeUrl, RpcChain};
+use subnet_chain_client::{AnyChain, ChainBackend};
 use subnet_protocol::keyfile::KeyKind;
 use subnet_protocol::keys::{Keypair, PublicKey};
 
@@ -18,14 +18,15 @@ pub(crate) const DEV_KEY_PREFIX: &str = "dev:";
 /// Options that apply to every command.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct Global {
-    /// JSON-RPC URL of the chain's node.
+    /// The chain's URL: `http://HOST:PORT` for the engine's node, `ws://` or `wss://` for a
+    /// subtensor node (Bittensor; a build with `--features subtensor`).
     #[arg(
         long,
         global = true,
         value_name = "URL",
         default_value = "http://127.0.0.1:9944"
     )]
-    pub(crate) chain: NodeUrl,
+    pub(crate) chain: ChainBackend,
     /// Directory of the wallets (key files). Default `~/.subnet/wallets`.
     #[arg(long, global = true, value_name = "DIR")]
     pub(crate) wallet_dir: Option<PathBuf>,
@@ -52,9 +53,10 @@ impl Global {
         Ok(Wallets::new(dir))
     }
 
-    /// A client of the node at `--chain`.
-    pub(crate) fn chain(&self) -> RpcChain {
-        RpcChain::new(self.chain.clone())
+    /// A client of the chain at `--chain`. Commands that need what only the engine's chain
+    /// has (the AINFT registry, subnet creation) get subtensor's `Unsupported` error from it.
+    pub(crate) fn chain(&self) -> Result<AnyChain> {
+        AnyChain::from_backend(&self.chain).context("connecting to the chain (--chain)")
     }
 
     /// The password of an encrypted key: the first line of `--password-file`, or a prompt.

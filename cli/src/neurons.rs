@@ -86,7 +86,7 @@ pub(crate) fn register(global: &Global, args: &RegisterArgs) -> Result<()> {
     let netuid = NetUid(args.netuid);
     let hotkey = global.public_key(KeyKind::Hotkey, &args.hotkey)?;
     let coldkey = global.keypair(KeyKind::Coldkey, &args.coldkey)?;
-    let chain = global.chain();
+    let chain = global.chain()?;
     let receipt = block_on(chain.register(&coldkey, netuid, hotkey, args.ainft))??;
     let registered = Registered {
         netuid,
@@ -111,7 +111,7 @@ pub(crate) fn stake(global: &Global, command: StakeCommand) -> Result<()> {
     };
     let hotkey = global.public_key(KeyKind::Hotkey, &args.hotkey)?;
     let coldkey = global.keypair(KeyKind::Coldkey, &args.coldkey)?;
-    let chain = global.chain();
+    let chain = global.chain()?;
     let change = block_on(async {
         let receipt = if adding {
             chain.add_stake(&coldkey, hotkey, args.amount).await?
@@ -144,7 +144,7 @@ pub(crate) fn stake(global: &Global, command: StakeCommand) -> Result<()> {
 
 /// Runs `subnet metagraph`.
 pub(crate) fn metagraph(global: &Global, args: &MetagraphArgs) -> Result<()> {
-    let metagraph = block_on(global.chain().metagraph(NetUid(args.netuid)))??;
+    let metagraph = block_on(global.chain()?.metagraph(NetUid(args.netuid)))??;
     emit(global.json, &metagraph, metagraph_text)
 }
 

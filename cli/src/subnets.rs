@@ -79,7 +79,7 @@ pub(crate) fn run(global: &Global, command: SubnetCommand) -> Result<()> {
         SubnetCommand::Create(args) => {
             let hyperparameters = load_hyperparameters(&args.config)?;
             let owner = global.keypair(KeyKind::Coldkey, &args.coldkey)?;
-            let chain = global.chain();
+            let chain = global.chain()?;
             let receipt = block_on(chain.create_subnet(&owner, hyperparameters.clone()))??;
             let created = Created {
                 netuid: receipt.created_netuid()?,
@@ -95,7 +95,7 @@ pub(crate) fn run(global: &Global, command: SubnetCommand) -> Result<()> {
             })
         }
         SubnetCommand::List => {
-            let subnets = block_on(global.chain().subnets())??;
+            let subnets = block_on(global.chain()?.subnets())??;
             emit(global.json, &subnets, |s| subnet_table(s))
         }
         SubnetCommand::Hyperparams(args) => hyperparams(global, &args),
@@ -120,7 +120,7 @@ fn subnet_table(subnets: &[SubnetInfo]) -> String {
 
 fn hyperparams(global: &Global, args: &HyperparamsArgs) -> Result<()> {
     let netuid = NetUid(args.netuid);
-    let chain = global.chain();
+    let chain = global.chain()?;
     let mut hyperparameters = block_on(chain.hyperparameters(netuid))??;
     if !args.set.is_empty() {
         let Some(coldkey) = &args.coldkey else {

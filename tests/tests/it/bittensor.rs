@@ -214,5 +214,29 @@ fn the_miner_and_validator_binaries_earn_on_the_bittensor_runtime() {
     // The seeded axon was already what the miner serves: it wrote nothing to the chain.
     assert!(!miner_log.contains("axon published"), "{miner_log}");
     assert!(validator.log().contains("validator ready "));
+
+    // The operator's command reads the same state from subtensor (`--chain ws://…`).
+    let shown = subnet()
+        .args(["--chain", &url, "--json", "metagraph", "--netuid", "1"])
+        .output()
+        .unwrap();
+    assert!(
+        shown.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
+    let metagraph: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    let neurons = metagraph["neurons"].as_array().unwrap();
+    assert_eq!(neurons.len(), 2, "{metagraph}");
+    let shown_miner = neurons.iter().find(|n| n["hotkey"] == miner_key).unwrap();
+    assert!(
+        shown_miner["incentive"].as_u64().unwrap() > 0,
+        "{metagraph}"
+    );
+    let shown_validator = neurons
+        .iter()
+        .find(|n| n["hotkey"] == validator_key)
+        .unwrap();
+    assert_eq!(shown_validator["validator_permit"], true, "{metagraph}");
     drop((miner, validator, blocks, chopsticks));
 }
