@@ -182,7 +182,8 @@ async fn seed(global: &Global, args: &SeedArgs) -> Result<()> {
 
 async fn blocks(args: &BlocksArgs) -> Result<()> {
     let chain = connect(&args.url).await?;
-    let mut last_epoch: Option<BlockNumber> = None;
+    // The epoch in force when we start is not news; every later change is.
+    let mut last_epoch: Option<Option<BlockNumber>> = None;
     let mut built = 0u64;
     let mut ticker = tokio::time::interval(args.every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -204,12 +205,8 @@ async fn blocks(args: &BlocksArgs) -> Result<()> {
                 continue;
             }
         };
-        if subnet.last_epoch_block == last_epoch {
-            continue;
-        }
-        let first = last_epoch.is_none();
-        last_epoch = subnet.last_epoch_block;
-        if first {
+        let seen = last_epoch.replace(subnet.last_epoch_block);
+        if seen.is_none_or(|seen| seen == subnet.last_epoch_block) {
             continue;
         }
         let metagraph = chain.metagraph(args.netuid).await?;
