@@ -3,125 +3,65 @@
 //! JSON-RPC (256 real registrations). Prints a table.
 //!
 //! ```text
-//! chain-client/tests/install-chopsticks.sh
 //! cargo run --release -p subnet-chain-client --features subtensor --example metagraph_sync
 //! ```
 //!
-//! `CHOPSTICKS` overrides where chopsticks is; `SYNC_ROUNDS` the timed reads (default 20).
+//! `CHOPSTICKS` overrides where chopsticks is (else `tests/install-chopsticks.sh` installs it
+//! once); `SYNC_ROUNDS` the timed reads (default 20).
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
-use serde_json::{Value, json};
+use anyhow::bail;
+use serde_json::json;
 use subnet_chain_client::{
-    BlockWatcher, Chain, ReceiptExt, RpcChain, SubtensorChain, SubtensorUrl,
+    BlockWatcher, Chain, Chopsticks, DevNeuron, ReceiptExt, RpcChain, SubtensorChain,
 };
 use subnet_node::{Node, NodeConfig};
-use subnet_protocol::chain::{Hyperparameters, TOKEN};
+use subnet_protocol::chain::{AxonInfo, Hyperparameters, TOKEN};
+use subnet_protocol::fingerprint::CertFingerprint;
 use subnet_protocol::ids::NetUid;
-use subnet_protocol::keys::{Keypair, PublicKey};
+use subnet_protocol::keys::Keypair;
 
 const UIDS: u16 = 256;
-const NETUID: u16 = 1;
-
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+const NETUID: NetUid = NetUid(1);
 
 fn hotkey(i: u16) -> Keypair {
     Keypair::dev(&format!("bench-hot-{i}"))
 }
 
-fn hex(key: &PublicKey) -> String {
-    format!("0x{}", ::hex::encode(key.as_bytes()))
-}
-
-fn start_chopsticks() -> anyhow::Result<(Guard, SubtensorUrl)> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let bin = std::env::var_os("CHOPSTICKS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("../target/chopsticks/node_modules/.bin/chopsticks"));
-    let mut child = Command::new(&bin)
-        .arg("--genesis")
-        .arg(root.join("tests/fixtures/subtensor/raw_spec_testfinney.json"))
-        .args([
-            "--allow-unresolved-imports",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .with_context(|| {
-            format!(
-                "starting {} (run tests/install-chopsticks.sh)",
-                bin.display()
-            )
-        })?;
-    let stdout = child.stdout.take().context("chopsticks stdout")?;
-    let guard = Guard(child);
-    let mut lines = BufReader::new(stdout).lines();
-    for line in lines.by_ref() {
-        let line = line?;
-        if let Some(at) = line.find("ws://") {
-            let addr: String = line[at..]
-                .chars()
-                .take_while(|c| !c.is_whitespace() && *c != '"')
-                .collect();
-            std::thread::spawn(move || for _ in lines {});
-            return Ok((guard, addr.parse()?));
-        }
-    }
-    bail!("chopsticks exited before listening")
-}
-
-/// Writes a 256-UID subnet straight into subtensor storage.
+/// Writes a 256-UID subnet straight into subtensor storage (every UID with an axon and stake).
 async fn populate_subtensor(chain: &SubtensorChain) -> anyhow::Result<()> {
-    let n = usize::from(UIDS);
     let cold = Keypair::dev("bench-cold").public();
-    let hot: Vec<PublicKey> = (0..UIDS).map(|i| hotkey(i).public()).collect();
-    let per_uid = |f: &dyn Fn(u16, &PublicKey) -> Value| -> Vec<Value> {
-        hot.iter().zip(0..UIDS).map(|(h, i)| f(i, h)).collect()
-    };
-    let storage = json!({ "SubtensorModule": {
-        "NetworksAdded": [[[NETUID], true]],
-        "Tempo": [[[NETUID], 360]],
-        "SubnetworkN": [[[NETUID], UIDS]],
-        "MaxAllowedUids": [[[NETUID], UIDS]],
-        "Keys": per_uid(&|i, h| json!([[NETUID, i], hex(h)])),
-        // Raw SCALE: chopsticks drops a falsy JSON value (uid 0) instead of writing it.
-        "Uids": per_uid(&|i, h| json!([[NETUID, hex(h)], format!("0x{:04x}", i.swap_bytes())])),
-        "Owner": per_uid(&|_, h| json!([[hex(h)], hex(&cold)])),
-        "TotalHotkeyStake": per_uid(&|i, h| json!([[hex(h)], 1_000_000_000u64 * u64::from(i + 1)])),
-        "BlockAtRegistration": per_uid(&|i, _| json!([[NETUID, i], 1])),
-        "Axons": per_uid(&|i, h| json!([[NETUID, hex(h)], {
-            "block": 1, "version": 1, "ip": 0x7f00_0001u32, "port": 9000 + i,
-            "ipType": 4, "protocol": 1, "placeholder1": 0, "placeholder2": 0
-        }])),
-        "Consensus": [[[NETUID], vec![100u16; n]]],
-        "Incentive": [[[NETUID], vec![200u16; n]]],
-        "Dividends": [[[NETUID], vec![300u16; n]]],
-        "ValidatorTrust": [[[NETUID], vec![400u16; n]]],
-        "Emission": [[[NETUID], vec![1000u64; n]]],
-        "LastUpdate": [[[NETUID], vec![1u64; n]]],
-        "ValidatorPermit": [[[NETUID], vec![true; n]]],
-    }});
+    let neurons: Vec<DevNeuron> = (0..UIDS)
+        .map(|i| DevNeuron {
+            hotkey: hotkey(i).public(),
+            coldkey: cold,
+            axon: Some(AxonInfo {
+                ip: "127.0.0.1".parse().expect("an address"),
+                port: 9000 + i,
+                cert_fingerprint: CertFingerprint::HOTKEY,
+                protocol_version: 1,
+            }),
+            validator_permit: true,
+        })
+        .collect();
+    chain.dev_create_subnet(NETUID, 360).await?;
+    chain.dev_seed_neurons(NETUID, &neurons).await?;
+    let stake: Vec<_> = neurons
+        .iter()
+        .zip(1u64..)
+        .map(|(n, i)| {
+            json!([
+                [format!("0x{}", hex::encode(n.hotkey.as_bytes()))],
+                i * 1_000_000_000
+            ])
+        })
+        .collect();
     chain
-        .raw_request("dev_setStorage", json!([storage]))
+        .dev_set_storage(json!({ "SubtensorModule": { "TotalHotkeyStake": stake } }))
         .await?;
-    chain
-        .raw_request("dev_newBlock", json!([{ "count": 1 }]))
-        .await?;
+    chain.dev_new_blocks(1).await?;
     Ok(())
 }
 
@@ -197,10 +137,14 @@ async fn main() -> anyhow::Result<()> {
         .and_then(|s| s.parse().ok())
         .unwrap_or(20);
 
-    let (_chopsticks, url) = start_chopsticks()?;
-    let subtensor = SubtensorChain::connect(url).await?;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let workspace = root.parent().unwrap_or(root);
+    let bin = Chopsticks::find_or_install(workspace)?;
+    let spec = root.join("tests/fixtures/subtensor/raw_spec_testfinney.json");
+    let chopsticks = Chopsticks::start(&bin, &spec, 0, Duration::from_secs(180))?;
+    let subtensor = SubtensorChain::connect(chopsticks.url().clone()).await?;
     populate_subtensor(&subtensor).await?;
-    let st = time(&subtensor, NetUid(NETUID), rounds).await?;
+    let st = time(&subtensor, NETUID, rounds).await?;
 
     let config = NodeConfig {
         rpc_addr: "127.0.0.1:0".parse()?,
