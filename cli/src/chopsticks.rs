@@ -14,7 +14,7 @@ use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand};
 use subnet_chain_client::{Chain, DevNeuron, SubtensorChain, SubtensorUrl};
 use subnet_protocol::PROTOCOL_VERSION;
-use subnet_protocol::chain::AxonInfo;
+use subnet_protocol::chain::{AxonInfo, TOKEN};
 use subnet_protocol::fingerprint::CertFingerprint;
 use subnet_protocol::ids::{BlockNumber, NetUid, Rao};
 use subnet_protocol::keyfile::KeyKind;
@@ -25,8 +25,6 @@ use crate::table::ratio;
 
 /// TAO given to the coldkey on top of the validators' stake, for fees.
 const FEE_TAO: u64 = 1_000;
-/// Rao per TAO.
-const RAO_PER_TAO: u64 = 1_000_000_000;
 
 /// `subnet chopsticks ...`
 #[derive(Debug, Subcommand)]
@@ -156,7 +154,7 @@ async fn seed(global: &Global, args: &SeedArgs) -> Result<()> {
         .await
         .context("writing the neurons")?;
     chain.dev_new_blocks(1).await?;
-    let stake = Rao(args.stake.saturating_mul(RAO_PER_TAO));
+    let stake = Rao(args.stake.saturating_mul(TOKEN.get()));
     for n in neurons.iter().filter(|n| n.validator_permit) {
         chain
             .add_stake(&coldkey, n.hotkey, stake)

@@ -9,16 +9,13 @@
 //! epochs, emissions) goes through the runtime for real.
 
 use serde_json::{Value, json};
-use subnet_protocol::chain::AxonInfo;
+use subnet_protocol::chain::{AxonInfo, TOKEN};
 use subnet_protocol::ids::NetUid;
 use subnet_protocol::keys::PublicKey;
 
 use super::axon::{AXON_PROTOCOL_QUIC, encode_ip};
 use super::client::SubtensorChain;
 use crate::{Chain, ChainError};
-
-/// Rao per TAO.
-const RAO_PER_TAO: u64 = 1_000_000_000;
 
 /// A neuron to write into a dev subnet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,7 +87,7 @@ impl SubtensorChain {
     /// # Errors
     /// As [`SubtensorChain::dev_set_storage`].
     pub async fn dev_fund(&self, accounts: &[PublicKey], tao: u64) -> Result<(), ChainError> {
-        let free = u128::from(tao) * u128::from(RAO_PER_TAO);
+        let free = u128::from(tao) * u128::from(TOKEN.get());
         let entries: Vec<Value> = accounts
             .iter()
             .map(|a| json!([[account(a)], { "nonce": 0, "providers": 1, "data": { "free": big(free) } }]))
@@ -120,10 +117,10 @@ impl SubtensorChain {
             "Kappa": [[[n], 32767]],
             "MaxRegistrationsPerBlock": [[[n], 64]],
             "TargetRegistrationsPerInterval": [[[n], 64]],
-            "Burn": [[[n], RAO_PER_TAO]],
+            "Burn": [[[n], TOKEN.get()]],
             "MinBurn": [[[n], 1]],
-            "MaxBurn": [[[n], 100 * RAO_PER_TAO]],
-            "EmissionValues": [[[n], RAO_PER_TAO]],
+            "MaxBurn": [[[n], 100 * TOKEN.get()]],
+            "EmissionValues": [[[n], TOKEN.get()]],
             "NetworkModality": [[[n], "0x0000"]],
         }});
         self.dev_set_storage(entries).await?;
