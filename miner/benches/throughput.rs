@@ -1,6 +1,7 @@
 //! Miner throughput: answers per second for 64 concurrent requests of a 64-byte context, with
 //! and without dynamic batching, over real QUIC on 127.0.0.1 with an embedded chain; and the
-//! solver's inference time per batch measured directly.
+//! solver's inference time per batch measured directly, for the fused CPU forward pass the
+//! miner serves with and for burn's ndarray backend.
 //!
 //! `cargo bench -p subnet-miner --bench throughput [-- --rounds N --checkpoint FILE]`
 //! prints a Markdown table.
@@ -200,25 +201,43 @@ async fn serve_and_measure(
     }
 }
 
-/// Mean time of `solve` on the same 64 requests: as one batch, and one request at a time.
+/// Times of `solve` on the same 64 requests with burn's ndarray backend or the fused CPU
+/// forward pass the miner serves with.
+struct Inference {
+    /// Mean over the repeats, all 64 requests in one call.
+    batched: Duration,
+    /// Fastest of the repeats, all 64 requests in one call.
+    batched_best: Duration,
+    /// Mean over the repeats, one request per call.
+    single: Duration,
+}
+
 fn direct_inference(
     args: &Args,
+    fused: bool,
     positions: u16,
     repeats: usize,
     pass: usize,
-) -> (Duration, Duration) {
+) -> Inference {
     let mut solver = load_lm::<Cpu>(&args.checkpoint, Default::default(), None)
         .expect("checkpoint")
         .solver;
+    if fused {
+        solver = solver.into_fused().expect("fused weights");
+    }
     solver.max_sequences_per_pass(pass);
     let requests = corpus_requests(positions);
     let _ = solver.solve(&requests);
-    let started = Instant::now();
+    let mut batched = Duration::ZERO;
+    let mut batched_best = Duration::MAX;
     for _ in 0..repeats {
+        let started = Instant::now();
         let answers = solver.solve(&requests);
+        let took = started.elapsed();
         assert!(answers.iter().all(Result::is_ok));
+        batched += took;
+        batched_best = batched_best.min(took);
     }
-    let batched = started.elapsed() / repeats as u32;
     let started = Instant::now();
     for _ in 0..repeats {
         for r in &requests {
@@ -226,8 +245,19 @@ fn direct_inference(
             assert!(answers[0].is_ok());
         }
     }
-    let single = started.elapsed() / repeats as u32;
-    (batched, single)
+    Inference {
+        batched: batched / repeats as u32,
+        batched_best,
+        single: started.elapsed() / repeats as u32,
+    }
+}
+
+fn engine(fused: bool) -> &'static str {
+    if fused {
+        "fused CPU forward pass (served)"
+    } else {
+        "burn ndarray"
+    }
 }
 
 fn main() {
@@ -277,31 +307,36 @@ fn main() {
     });
     println!();
     println!(
-        "| inference only (solver, no network) | one batch of 64 | 64 batches of 1 | per request, batched | per request, unbatched |"
+        "| inference only (solver, no network) | one batch of 64, mean | best | 64 batches of 1 | per request, batched | per request, unbatched |"
     );
-    println!("| --- | ---: | ---: | ---: | ---: |");
-    for positions in [64u16, 1] {
-        let (batched, single) = direct_inference(&args, positions, 5, CONCURRENT);
-        println!(
-            "| {positions} scored position{} | {:.2} ms | {:.2} ms | {:.3} ms | {:.3} ms |",
-            if positions == 1 { "" } else { "s" },
-            batched.as_secs_f64() * 1e3,
-            single.as_secs_f64() * 1e3,
-            batched.as_secs_f64() * 1e3 / CONCURRENT as f64,
-            single.as_secs_f64() * 1e3 / CONCURRENT as f64,
-        );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    for fused in [true, false] {
+        for positions in [64u16, 1] {
+            let t = direct_inference(&args, fused, positions, 5, CONCURRENT);
+            println!(
+                "| {}, {positions} scored position{} | {:.2} ms | {:.2} ms | {:.2} ms | {:.3} ms | {:.3} ms |",
+                engine(fused),
+                if positions == 1 { "" } else { "s" },
+                t.batched.as_secs_f64() * 1e3,
+                t.batched_best.as_secs_f64() * 1e3,
+                t.single.as_secs_f64() * 1e3,
+                t.batched.as_secs_f64() * 1e3 / CONCURRENT as f64,
+                t.single.as_secs_f64() * 1e3 / CONCURRENT as f64,
+            );
+        }
     }
     println!();
     println!(
-        "| sequences per forward pass (64 requests, 64 positions) | time per batch of 64 | per request |"
+        "| sequences per forward pass (64 requests, 64 positions) | fused: time per batch of 64 | burn: time per batch of 64 |"
     );
     println!("| ---: | ---: | ---: |");
     for pass in [1usize, 2, 4, 8, 16, 32, 64] {
-        let (batched, _) = direct_inference(&args, 64, 5, pass);
+        let fused = direct_inference(&args, true, 64, 5, pass).batched;
+        let burn = direct_inference(&args, false, 64, 5, pass).batched;
         println!(
-            "| {pass} | {:.2} ms | {:.3} ms |",
-            batched.as_secs_f64() * 1e3,
-            batched.as_secs_f64() * 1e3 / CONCURRENT as f64,
+            "| {pass} | {:.2} ms | {:.2} ms |",
+            fused.as_secs_f64() * 1e3,
+            burn.as_secs_f64() * 1e3,
         );
     }
 }

@@ -92,6 +92,9 @@ pub enum MinerError {
     /// The checkpoint does not decode, or its weights are not the ones its metadata names.
     #[error("checkpoint")]
     Checkpoint(#[from] CheckpointError),
+    /// The checkpoint's weights could not be laid out for the fused CPU forward pass.
+    #[error("preparing the CPU inference engine")]
+    Fused(#[from] subnet_models::FusedLoadError),
     /// The manifest breaks the chain's rules (a name or URI too long, say).
     #[error("AINFT manifest")]
     Manifest(#[from] ManifestError),
@@ -221,7 +224,15 @@ impl<C: Chain + Clone + 'static> Miner<C, NextByte> {
         match config.device {
             Device::Cpu => {
                 let served = tokio::task::spawn_blocking(move || {
-                    load_lm::<subnet_models::Cpu>(&record, Default::default(), data_uri.as_deref())
+                    let mut served = load_lm::<subnet_models::Cpu>(
+                        &record,
+                        Default::default(),
+                        data_uri.as_deref(),
+                    )?;
+                    // The fused forward pass computes the same function several times faster
+                    // than burn's ndarray backend (BENCHMARKS.md, issue #5).
+                    served.solver = served.solver.into_fused()?;
+                    Ok::<_, MinerError>(served)
                 })
                 .await
                 .map_err(MinerError::Join)??;

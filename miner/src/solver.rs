@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use burn::tensor::backend::Backend;
-use subnet_models::{ByteLm, InferenceError};
+use subnet_models::{ByteLm, FusedLm, FusedLoadError, InferenceError, LogProbs};
 use subnet_protocol::task::{NextByte, NextByteAnswer, NextByteRequest, Task, VOCAB_SIZE};
 
 /// Computes answers of task `T`, a batch at a time.
@@ -33,7 +33,8 @@ pub enum LmSolveError {
     MissingRow,
 }
 
-/// Answers [`NextByte`] requests with a [`ByteLm`] on any burn backend.
+/// Answers [`NextByte`] requests with a [`ByteLm`] on any burn backend, or with its
+/// [`FusedLm`] CPU forward pass ([`LmSolver::into_fused`]; what the miner runs on CPU).
 ///
 /// Each scored position `p` of a request is predicted from the longest window of the context
 /// that ends at `p` and fits the model: `context[p + 1 - C ..= p]` for a model of context `C`
@@ -43,10 +44,19 @@ pub enum LmSolveError {
 /// [`LmSolver::max_sequences_per_pass`] sequences.
 #[derive(Debug)]
 pub struct LmSolver<B: Backend> {
-    model: ByteLm<B>,
-    device: B::Device,
+    engine: Engine<B>,
     context_len: usize,
     max_sequences: usize,
+}
+
+/// What runs the forward passes.
+#[derive(Debug)]
+enum Engine<B: Backend> {
+    Burn {
+        model: Box<ByteLm<B>>,
+        device: B::Device,
+    },
+    Fused(Box<FusedLm>),
 }
 
 /// One forward-pass sequence: a slice of a request's context, and which of its output
@@ -68,10 +78,37 @@ impl<B: Backend> LmSolver<B> {
     pub fn new(model: ByteLm<B>, device: B::Device) -> Self {
         let context_len = model.config().context_len;
         Self {
-            model,
-            device,
+            engine: Engine::Burn {
+                model: Box::new(model),
+                device,
+            },
             context_len,
             max_sequences: DEFAULT_MAX_SEQUENCES_PER_PASS,
+        }
+    }
+
+    /// The same solver running the model's [`FusedLm`] CPU forward pass instead of burn's:
+    /// the same answers within 1e-4, and still independent of the batch bit for bit.
+    ///
+    /// # Errors
+    /// [`FusedLoadError`] if the weights cannot be read back from the backend.
+    pub fn into_fused(self) -> Result<Self, FusedLoadError> {
+        let engine = match self.engine {
+            Engine::Burn { model, .. } => Engine::Fused(Box::new(FusedLm::from_model(&model)?)),
+            fused @ Engine::Fused(_) => fused,
+        };
+        Ok(Self { engine, ..self })
+    }
+
+    /// Whether forward passes run on [`FusedLm`].
+    pub fn is_fused(&self) -> bool {
+        matches!(self.engine, Engine::Fused(_))
+    }
+
+    fn infer(&self, sequences: &[&[u8]]) -> Result<LogProbs, InferenceError> {
+        match &self.engine {
+            Engine::Burn { model, device } => model.infer(sequences, device),
+            Engine::Fused(fused) => fused.infer(sequences),
         }
     }
 
@@ -163,7 +200,7 @@ impl<B: Backend> LmSolver<B> {
             .iter()
             .map(|w| &requests[w.request].context()[w.start..w.end])
             .collect();
-        let out = match self.model.infer(&sequences, &self.device) {
+        let out = match self.infer(&sequences) {
             Ok(out) => out,
             Err(e) => {
                 tracing::warn!(error = %e, "forward pass failed");
@@ -220,7 +257,7 @@ mod tests {
         let mut s = solver(8);
         let r = request(b"abcdef", 3);
         let answer = s.solve(std::slice::from_ref(&r)).pop().unwrap().unwrap();
-        let direct = s.model.infer(&[b"abcdef"], &s.device).unwrap();
+        let direct = s.infer(&[b"abcdef"]).unwrap();
         for (row, p) in r.scored_positions().enumerate() {
             assert_eq!(answer.row(row).unwrap(), direct.at(0, p).unwrap());
         }
@@ -234,18 +271,13 @@ mod tests {
         let context = b"0123456789";
         let r = request(context, 8);
         let answer = s.solve(std::slice::from_ref(&r)).pop().unwrap().unwrap();
-        let head = s.model.infer(&[&context[..4]], &s.device).unwrap();
+        let head = s.infer(&[&context[..4]]).unwrap();
         for (row, p) in r.scored_positions().enumerate() {
             let expected = if p < 4 {
                 head.at(0, p).unwrap().to_vec()
             } else {
                 let window = &context[p - 3..=p];
-                s.model
-                    .infer(&[window], &s.device)
-                    .unwrap()
-                    .at(0, 3)
-                    .unwrap()
-                    .to_vec()
+                s.infer(&[window]).unwrap().at(0, 3).unwrap().to_vec()
             };
             assert_eq!(answer.row(row).unwrap(), expected, "position {p}");
         }
@@ -253,7 +285,37 @@ mod tests {
 
     #[test]
     fn batched_answers_equal_single_answers_bit_for_bit() {
-        let mut s = solver(8);
+        for fused in [false, true] {
+            let mut s = solver(8);
+            if fused {
+                s = s.into_fused().unwrap();
+            }
+            batch_independence(s);
+        }
+    }
+
+    #[test]
+    fn fused_answers_match_burn_answers() {
+        let mut burn = solver(8);
+        let mut fused = solver(8).into_fused().unwrap();
+        assert!(fused.is_fused() && !burn.is_fused());
+        let requests = vec![request(b"hello world, again", 12), request(b"x", 1)];
+        let a = burn.solve(&requests);
+        let b = fused.solve(&requests);
+        for (a, b) in a.into_iter().zip(b) {
+            let (a, b) = (a.unwrap(), b.unwrap());
+            assert_eq!(a.as_slice().len(), b.as_slice().len());
+            let diff = a
+                .as_slice()
+                .iter()
+                .zip(b.as_slice())
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0, f32::max);
+            assert!(diff < 1e-4, "max |diff| {diff}");
+        }
+    }
+
+    fn batch_independence(mut s: LmSolver<Cpu>) {
         let requests = vec![
             request(b"hello", 2),
             request(b"hello world, again", 5),

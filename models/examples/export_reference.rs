@@ -1,5 +1,6 @@
 //! Writes a checkpoint's weights and its burn log-probabilities on fixed inputs to a bundle
-//! that `bench/models/reference.py` checks against a numpy forward pass.
+//! that `bench/models/reference.py` checks against a numpy forward pass, after checking that
+//! the fused CPU forward pass the miner serves with agrees with burn within 1e-4.
 //!
 //! ```text
 //! cargo run --release -p subnet-models --example export_reference -- \
@@ -11,7 +12,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use subnet_models::{Corpus, Cpu, load_checkpoint, reference_bundle, reference_cases};
+use subnet_models::{Corpus, Cpu, FusedLm, load_checkpoint, reference_bundle, reference_cases};
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -31,6 +32,21 @@ fn main() -> anyhow::Result<()> {
     let corpus = Corpus::jargon()?;
     let cases = reference_cases(corpus.eval(), checkpoint.meta.config.context_len);
     let bundle = reference_bundle(&checkpoint.model, &cases, &device)?;
+    // The miner serves with the fused CPU forward pass: it must compute what the bundle holds.
+    let fused = FusedLm::from_model(&checkpoint.model)?;
+    for case in &cases {
+        let rows: Vec<&[u8]> = case.rows.iter().map(Vec::as_slice).collect();
+        let burn = checkpoint.model.infer(&rows, &device)?;
+        let served = fused.infer(&rows)?;
+        let diff = burn
+            .as_slice()
+            .iter()
+            .zip(served.as_slice())
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        println!("fused vs burn, {:>20}: max |diff| {diff:.2e}", case.name);
+        anyhow::ensure!(diff < 1e-4, "the fused forward pass is off by {diff}");
+    }
     if let Some(dir) = args.out.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }

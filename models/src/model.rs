@@ -112,35 +112,36 @@ impl<B: Backend> ByteLm<B> {
     /// [`InferenceError`] if the batch is empty, the sequences are empty or of different
     /// lengths, or longer than the context length.
     pub fn infer(&self, batch: &[&[u8]], device: &B::Device) -> Result<LogProbs, InferenceError> {
-        let seq = batch
-            .first()
-            .map(|s| s.len())
-            .ok_or(InferenceError::EmptyBatch)?;
-        let context_len = self.position_embedding.dims()[0];
-        if seq == 0 {
-            return Err(InferenceError::EmptySequence);
-        }
-        if seq > context_len {
-            return Err(InferenceError::TooLong {
-                len: seq,
-                context_len,
-            });
-        }
-        if let Some((index, s)) = batch.iter().enumerate().find(|(_, s)| s.len() != seq) {
-            return Err(InferenceError::RaggedBatch {
-                index,
-                len: s.len(),
-                expected: seq,
-            });
-        }
+        let seq = check_batch(batch, self.position_embedding.dims()[0])?;
         let data = self.log_probs(byte_ids(batch, seq, device)).into_data();
         let values = data.to_vec::<f32>().map_err(InferenceError::Readback)?;
-        Ok(LogProbs {
-            batch: batch.len(),
-            seq,
-            values,
-        })
+        Ok(LogProbs::from_values(batch.len(), seq, values))
     }
+}
+
+/// The common length of `batch`'s sequences, checked against a model of `context_len`.
+pub(crate) fn check_batch(batch: &[&[u8]], context_len: usize) -> Result<usize, InferenceError> {
+    let seq = batch
+        .first()
+        .map(|s| s.len())
+        .ok_or(InferenceError::EmptyBatch)?;
+    if seq == 0 {
+        return Err(InferenceError::EmptySequence);
+    }
+    if seq > context_len {
+        return Err(InferenceError::TooLong {
+            len: seq,
+            context_len,
+        });
+    }
+    if let Some((index, s)) = batch.iter().enumerate().find(|(_, s)| s.len() != seq) {
+        return Err(InferenceError::RaggedBatch {
+            index,
+            len: s.len(),
+            expected: seq,
+        });
+    }
+    Ok(seq)
 }
 
 /// Next-byte log-probabilities copied out of a backend: `batch × seq × 256` natural logs in
@@ -153,6 +154,11 @@ pub struct LogProbs {
 }
 
 impl LogProbs {
+    pub(crate) fn from_values(batch: usize, seq: usize, values: Vec<f32>) -> Self {
+        debug_assert_eq!(values.len(), batch * seq * VOCAB_SIZE);
+        Self { batch, seq, values }
+    }
+
     /// Number of sequences.
     pub fn batch(&self) -> usize {
         self.batch

@@ -7,7 +7,7 @@ use subnet_chain_client::Chain;
 use subnet_miner::ChainWrite;
 use subnet_miner::client::MinerTarget;
 use subnet_miner::client::{call_task, decode_weights, download_weights, health, model_info};
-use subnet_models::weights_digest;
+use subnet_models::{FusedLm, weights_digest};
 use subnet_protocol::RejectReason;
 use subnet_protocol::keys::Keypair;
 use subnet_protocol::task::{NextByte, NextByteAnswer, NextByteRequest};
@@ -38,7 +38,10 @@ async fn a_permitted_validator_gets_the_models_own_answers() {
     assert_eq!((axon.ip, axon.port), (miner.addr.ip(), miner.addr.port()));
     assert_eq!(axon.cert_fingerprint, miner.target.fingerprint);
 
-    let model = local_model();
+    // The miner serves on CPU with the fused forward pass: its answers are that engine's bit
+    // for bit, and burn's within 1e-4.
+    let burn = local_model();
+    let model = FusedLm::from_model(&burn).unwrap();
     let device = Default::default();
     let v = client(&subnet.v);
     for (i, positions) in [64u16, 1, 17].into_iter().enumerate() {
@@ -47,12 +50,17 @@ async fn a_permitted_validator_gets_the_models_own_answers() {
         let answer = call_task(&v, &miner.target, &NextByte, &request)
             .await
             .unwrap();
-        let local = model.infer(&[&context], &device).unwrap();
+        let local = model.infer(&[&context]).unwrap();
+        let reference = burn.infer(&[&context], &device).unwrap();
         for (row, p) in request.scored_positions().enumerate() {
             assert_eq!(
                 bits(answer.row(row).unwrap()),
                 bits(local.at(0, p).unwrap())
             );
+            let served = answer.row(row).unwrap().iter();
+            for (a, b) in served.zip(reference.at(0, p).unwrap()) {
+                assert!((a - b).abs() < 1e-4, "served {a}, burn {b}");
+            }
         }
     }
     // A context longer than the model's window: positions below 64 come from the first 64
@@ -62,13 +70,13 @@ async fn a_permitted_validator_gets_the_models_own_answers() {
     let answer = call_task(&v, &miner.target, &NextByte, &request)
         .await
         .unwrap();
-    let head = model.infer(&[&context[..64]], &device).unwrap();
+    let head = model.infer(&[&context[..64]]).unwrap();
     for (row, p) in request.scored_positions().enumerate() {
         let expected = if p < 64 {
             bits(head.at(0, p).unwrap())
         } else {
             let window = &context[p + 1 - 64..=p];
-            bits(model.infer(&[window], &device).unwrap().at(0, 63).unwrap())
+            bits(model.infer(&[window]).unwrap().at(0, 63).unwrap())
         };
         assert_eq!(bits(answer.row(row).unwrap()), expected, "position {p}");
     }

@@ -3,6 +3,7 @@
 mod checkpoint;
 mod determinism;
 mod digest;
+mod fused;
 mod shipped;
 mod training;
 
