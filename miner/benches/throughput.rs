@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use subnet_chain_client::{Chain, EmbeddedChain, EmbeddedConfig, Genesis, ReceiptExt};
 use subnet_miner::client::{MinerTarget, call_task};
 use subnet_miner::{Config, DevKey, KeySource, Miner, Solver, load_lm};
-use subnet_models::Cpu;
+use subnet_models::{Cpu, FusedLm, Kernels, load_checkpoint};
 use subnet_protocol::chain::{Hyperparameters, TOKEN};
 use subnet_protocol::ids::{NetUid, Rao};
 use subnet_protocol::keys::Keypair;
@@ -252,6 +252,31 @@ fn direct_inference(
     }
 }
 
+/// Mean and best time of one forward pass over the 64 requests' contexts with `kernels`, or
+/// `None` if this CPU cannot run them.
+fn fused_kernels(args: &Args, kernels: Kernels, repeats: usize) -> Option<(Duration, Duration)> {
+    let model = load_checkpoint::<Cpu>(&args.checkpoint, &Default::default())
+        .expect("checkpoint")
+        .model;
+    let fused = FusedLm::from_model(&model)
+        .expect("fused weights")
+        .with_kernels(kernels)
+        .ok()?;
+    let requests = corpus_requests(64);
+    let contexts: Vec<&[u8]> = requests.iter().map(NextByteRequest::context).collect();
+    let _ = fused.infer(&contexts).expect("forward pass");
+    let (mut total, mut best) = (Duration::ZERO, Duration::MAX);
+    for _ in 0..repeats {
+        let started = Instant::now();
+        let out = fused.infer(&contexts).expect("forward pass");
+        let took = started.elapsed();
+        assert_eq!(out.batch(), CONCURRENT);
+        total += took;
+        best = best.min(took);
+    }
+    Some((total / repeats as u32, best))
+}
+
 fn engine(fused: bool) -> &'static str {
     if fused {
         "fused CPU forward pass (served)"
@@ -322,6 +347,25 @@ fn main() {
                 t.single.as_secs_f64() * 1e3,
                 t.batched.as_secs_f64() * 1e3 / CONCURRENT as f64,
                 t.single.as_secs_f64() * 1e3 / CONCURRENT as f64,
+            );
+        }
+    }
+    println!();
+    println!(
+        "| fused kernels (64 requests, 64 positions, one pass) | one batch of 64, mean | best |"
+    );
+    println!("| --- | ---: | ---: |");
+    for kernels in [Kernels::Avx512, Kernels::Avx2, Kernels::Portable] {
+        if let Some(t) = fused_kernels(&args, kernels, 5) {
+            println!(
+                "| {kernels}{} | {:.2} ms | {:.2} ms |",
+                if kernels == Kernels::detect() {
+                    " (served)"
+                } else {
+                    ""
+                },
+                t.0.as_secs_f64() * 1e3,
+                t.1.as_secs_f64() * 1e3,
             );
         }
     }

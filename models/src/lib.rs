@@ -59,7 +59,7 @@ pub use digest::{
 };
 pub use eval::{EVAL_BATCH, EvalError, EvalReport, evaluate, evaluate_windows};
 pub use export::{ExportError, REFERENCE_MAGIC, ReferenceCase, reference_bundle, reference_cases};
-pub use fused::{FusedLm, FusedLoadError};
+pub use fused::{FusedLm, FusedLoadError, Kernels, KernelsUnavailable};
 pub use model::{ByteLm, InferenceError, LogProbs};
 pub use train::{OptimizerConfig, Progress, TrainConfig, TrainError, TrainOutcome};
 

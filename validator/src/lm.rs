@@ -2,11 +2,11 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Mutex, PoisonError};
 
 use rand_chacha::ChaCha8Rng;
 use subnet_models::{
-    ByteLm, CheckpointError, CheckpointMeta, Corpus, CorpusError, Cpu, InferenceError, load_weights,
+    CheckpointError, CheckpointMeta, Corpus, CorpusError, Cpu, FusedLm, FusedLoadError,
+    InferenceError, load_weights,
 };
 use subnet_protocol::ainft::Digest;
 use subnet_protocol::task::{
@@ -21,9 +21,10 @@ use crate::sampling::index_below;
 /// last byte withheld; an answer's loss is the mean cross-entropy of the true next bytes at
 /// the scored positions, in bits per byte: `L = −(1/P) Σ_r log₂ p_r(b_r)`.
 ///
-/// Spot checks decode the miner's registered [`ByteLm`] on the CPU and predict each scored
+/// Spot checks decode the miner's registered [`ByteLm`](subnet_models::ByteLm) on the CPU and predict each scored
 /// position exactly as the miner's solver does: from the longest window of the context that
-/// ends at the position and fits the model.
+/// ends at the position and fits the model, with the fused CPU forward pass ([`FusedLm`]) a
+/// CPU miner serves with.
 #[derive(Debug)]
 pub struct LmEvaluator {
     /// The text, in pieces that windows do not straddle (chunks of the split).
@@ -40,8 +41,7 @@ pub type NextBytes = Vec<u8>;
 /// A miner's registered model, ready to re-run requests.
 #[derive(Debug)]
 pub struct LmReference {
-    // burn modules are `Send` but not `Sync`; re-runs are rare, so one at a time is enough.
-    model: Mutex<ByteLm<Cpu>>,
+    model: FusedLm,
     context_len: usize,
 }
 
@@ -81,6 +81,9 @@ pub enum LmError {
     /// The weights do not decode or are not the metadata's.
     #[error("weights")]
     Checkpoint(#[source] CheckpointError),
+    /// The weights could not be laid out for the fused forward pass.
+    #[error("preparing the weights for inference")]
+    Fused(#[source] FusedLoadError),
     /// A forward pass failed.
     #[error("inference")]
     Inference(#[source] InferenceError),
@@ -213,7 +216,7 @@ impl Evaluator for LmEvaluator {
         let model = load_weights::<Cpu>(&meta, weights, &Default::default())
             .map_err(LmError::Checkpoint)?;
         Ok(LmReference {
-            model: Mutex::new(model),
+            model: FusedLm::from_model(&model).map_err(LmError::Fused)?,
             context_len: c.context_len,
         })
     }
@@ -246,8 +249,7 @@ impl LmReference {
     /// share one pass over the first `min(len, C)` bytes; each later position `p` gets the
     /// window `context[p + 1 − C ..= p]`.
     fn answer(&self, request: &NextByteRequest) -> Result<NextByteAnswer, LmError> {
-        let model = self.model.lock().unwrap_or_else(PoisonError::into_inner);
-        let device = Default::default();
+        let model = &self.model;
         let context = request.context();
         let c = self.context_len;
         let mut rows: BTreeMap<usize, Vec<f32>> = BTreeMap::new();
@@ -255,7 +257,7 @@ impl LmReference {
         let head_end = context.len().min(c);
         if scored.start < head_end {
             let out = model
-                .infer(&[&context[..head_end]], &device)
+                .infer(&[&context[..head_end]])
                 .map_err(LmError::Inference)?;
             for p in scored.start..head_end {
                 rows.insert(p, out.at(0, p).ok_or(LmError::MissingRow)?.to_vec());
@@ -264,7 +266,7 @@ impl LmReference {
         let tails: Vec<usize> = scored.clone().filter(|&p| p >= c).collect();
         if !tails.is_empty() {
             let windows: Vec<&[u8]> = tails.iter().map(|&p| &context[p + 1 - c..=p]).collect();
-            let out = model.infer(&windows, &device).map_err(LmError::Inference)?;
+            let out = model.infer(&windows).map_err(LmError::Inference)?;
             for (seq, &p) in tails.iter().enumerate() {
                 rows.insert(p, out.at(seq, c - 1).ok_or(LmError::MissingRow)?.to_vec());
             }
