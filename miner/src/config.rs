@@ -101,7 +101,8 @@ pub struct TlsFiles {
 /// Where inference runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Device {
-    /// burn's ndarray backend on the CPU. Written `cpu`.
+    /// The CPU, with the fused forward pass ([`FusedLm`](subnet_models::FusedLm); AVX-512, AVX2
+    /// or portable kernels, detected at start). Written `cpu`.
     #[default]
     Cpu,
     /// A CUDA GPU by index (feature `cuda`). Written `cuda` (index 0) or `cuda:N`.

@@ -6,7 +6,8 @@
 //!   [`Miner::serve`] answers until shutdown. [`run`] does both from a [`Config`].
 //! - [`Solver`]: how a miner computes a [`Task`](subnet_protocol::task::Task)'s answers, a
 //!   batch at a time; [`LmSolver`] answers the default task with a burn
-//!   [`ByteLm`](subnet_models::ByteLm). The serving code is generic over the task: a new
+//!   [`ByteLm`](subnet_models::ByteLm), on the CPU through its fused forward pass
+//!   ([`FusedLm`](subnet_models::FusedLm)). The serving code is generic over the task: a new
 //!   task needs a `Task` (in `subnet_protocol::task`) and a `Solver`, and
 //!   [`Miner::start_with`].
 //! - [`client`]: typed calls to a miner (task, model info, weights download, health).

@@ -232,6 +232,10 @@ impl<C: Chain + Clone + 'static> Miner<C, NextByte> {
                     // The fused forward pass computes the same function several times faster
                     // than burn's ndarray backend (BENCHMARKS.md, issue #5).
                     served.solver = served.solver.into_fused()?;
+                    tracing::info!(
+                        kernels = %subnet_models::Kernels::detect(),
+                        "CPU inference: fused forward pass"
+                    );
                     Ok::<_, MinerError>(served)
                 })
                 .await
