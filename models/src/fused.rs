@@ -454,15 +454,27 @@ trait Tiles {
 
 /// Checks the shapes [`Tiles::tile`] reads.
 #[inline(always)]
-fn check_tile(a: &[f32], lda: usize, k: usize, w: &[f32], ldw: usize, cols: usize, rows: usize) {
-    assert!(cols <= TILE_COLS);
+fn check_tile<const R: usize, const V: usize>(
+    a: &[f32],
+    lda: usize,
+    k: usize,
+    w: &[f32],
+    ldw: usize,
+    init: Option<&[f32]>,
+) {
+    let cols = V * VECTOR;
+    assert!(R > 0 && cols <= TILE_COLS);
     if k > 0 {
-        assert!(a.len() >= (rows - 1) * lda + k, "tile reads past its rows");
+        assert!(a.len() >= (R - 1) * lda + k, "tile reads past its rows");
         assert!(
             w.len() >= (k - 1) * ldw + cols,
             "tile reads past its weights"
         );
     }
+    assert!(
+        init.is_none_or(|init| init.len() >= cols),
+        "short tile init"
+    );
 }
 
 /// Plain Rust tiles for any CPU; the compiler vectorises what it can.
@@ -479,7 +491,7 @@ impl Tiles for Portable {
         init: Option<&[f32]>,
         out: &mut [[f32; TILE_COLS]; R],
     ) {
-        check_tile(a, lda, k, w, ldw, V * VECTOR, R);
+        check_tile::<R, V>(a, lda, k, w, ldw, init);
         // Fixed-size lanes, so that the compiler keeps them in vector registers.
         let mut acc = [[[0.0f32; VECTOR]; V]; R];
         if let Some(init) = init {
@@ -533,7 +545,7 @@ mod avx512 {
             init: Option<&[f32]>,
             out: &mut [[f32; TILE_COLS]; R],
         ) {
-            check_tile(a, lda, k, w, ldw, V * VECTOR, R);
+            check_tile::<R, V>(a, lda, k, w, ldw, init);
             if let Some(init) = init {
                 assert!(init.len() >= V * VECTOR);
             }
@@ -606,7 +618,7 @@ mod avx2 {
             init: Option<&[f32]>,
             out: &mut [[f32; TILE_COLS]; R],
         ) {
-            check_tile(a, lda, k, w, ldw, V * VECTOR, R);
+            check_tile::<R, V>(a, lda, k, w, ldw, init);
             if let Some(init) = init {
                 assert!(init.len() >= V * VECTOR);
             }

@@ -4,7 +4,8 @@ use subnet_models::{ByteLm, Corpus, Cpu, InferenceError};
 
 use crate::{TEST_CONFIG, bits, test_model};
 
-fn rows(corpus: &Corpus, len: usize, n: usize) -> Vec<Vec<u8>> {
+/// `n` evaluation-split windows of `len` bytes.
+pub(crate) fn rows(corpus: &Corpus, len: usize, n: usize) -> Vec<Vec<u8>> {
     corpus
         .eval()
         .windows(len, Some(n))

@@ -5,16 +5,11 @@ use std::path::PathBuf;
 
 use subnet_models::{ByteLm, Corpus, Cpu, FusedLm, InferenceError, ModelConfig, load_checkpoint};
 
+use crate::determinism::rows;
 use crate::{TEST_CONFIG, bits, test_model};
 
 fn windows(len: usize, n: usize) -> Vec<Vec<u8>> {
-    let corpus = Corpus::jargon().unwrap();
-    corpus
-        .eval()
-        .windows(len, Some(n))
-        .into_iter()
-        .map(<[u8]>::to_vec)
-        .collect()
+    rows(&Corpus::jargon().unwrap(), len, n)
 }
 
 /// Largest absolute difference between the two engines on `len`-byte windows.
