@@ -228,16 +228,10 @@ fn direct_inference(
     solver.max_sequences_per_pass(pass);
     let requests = corpus_requests(positions);
     let _ = solver.solve(&requests);
-    let mut batched = Duration::ZERO;
-    let mut batched_best = Duration::MAX;
-    for _ in 0..repeats {
-        let started = Instant::now();
+    let (batched, batched_best) = timed(repeats, || {
         let answers = solver.solve(&requests);
-        let took = started.elapsed();
         assert!(answers.iter().all(Result::is_ok));
-        batched += took;
-        batched_best = batched_best.min(took);
-    }
+    });
     let started = Instant::now();
     for _ in 0..repeats {
         for r in &requests {
@@ -246,7 +240,7 @@ fn direct_inference(
         }
     }
     Inference {
-        batched: batched / repeats as u32,
+        batched,
         batched_best,
         single: started.elapsed() / repeats as u32,
     }
@@ -265,16 +259,23 @@ fn fused_kernels(args: &Args, kernels: Kernels, repeats: usize) -> Option<(Durat
     let requests = corpus_requests(64);
     let contexts: Vec<&[u8]> = requests.iter().map(NextByteRequest::context).collect();
     let _ = fused.infer(&contexts).expect("forward pass");
+    Some(timed(repeats, || {
+        let out = fused.infer(&contexts).expect("forward pass");
+        assert_eq!(out.batch(), CONCURRENT);
+    }))
+}
+
+/// Mean and fastest wall time of `repeats` calls of `run`.
+fn timed(repeats: usize, mut run: impl FnMut()) -> (Duration, Duration) {
     let (mut total, mut best) = (Duration::ZERO, Duration::MAX);
     for _ in 0..repeats {
         let started = Instant::now();
-        let out = fused.infer(&contexts).expect("forward pass");
+        run();
         let took = started.elapsed();
-        assert_eq!(out.batch(), CONCURRENT);
         total += took;
         best = best.min(took);
     }
-    Some((total / repeats as u32, best))
+    (total / repeats as u32, best)
 }
 
 fn engine(fused: bool) -> &'static str {

@@ -39,11 +39,8 @@ fn main() -> anyhow::Result<()> {
         let burn = checkpoint.model.infer(&rows, &device)?;
         let served = fused.infer(&rows)?;
         let diff = burn
-            .as_slice()
-            .iter()
-            .zip(served.as_slice())
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, f32::max);
+            .max_abs_diff(&served)
+            .context("the fused forward pass answered another shape")?;
         println!("fused vs burn, {:>20}: max |diff| {diff:.2e}", case.name);
         anyhow::ensure!(diff < 1e-4, "the fused forward pass is off by {diff}");
     }

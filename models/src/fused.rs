@@ -381,7 +381,9 @@ impl Scratch {
     }
 }
 
-/// One head's operands of [`attention`], zero-padded to whole tiles.
+/// One head's operands of [`attention`], zero-padded to whole tiles. The padding is zeroed
+/// once, at allocation: [`attention`] writes only the rows and columns of real positions and
+/// head dimensions, and a scratch serves sequences of one length only (one `infer` call).
 struct AttentionScratch {
     /// Scaled queries, `[rows_pad, head_dim]`.
     queries: Vec<f32>,
@@ -546,9 +548,6 @@ mod avx512 {
             out: &mut [[f32; TILE_COLS]; R],
         ) {
             check_tile::<R, V>(a, lda, k, w, ldw, init);
-            if let Some(init) = init {
-                assert!(init.len() >= V * VECTOR);
-            }
             // SAFETY: `Avx512` tiles only run inside `FusedLm::forward_avx512`, which requires
             // AVX-512F; the reads are in bounds by the checks above.
             unsafe { tile::<R, V>(a.as_ptr(), lda, k, w.as_ptr(), ldw, init, out) }
@@ -619,9 +618,6 @@ mod avx2 {
             out: &mut [[f32; TILE_COLS]; R],
         ) {
             check_tile::<R, V>(a, lda, k, w, ldw, init);
-            if let Some(init) = init {
-                assert!(init.len() >= V * VECTOR);
-            }
             let out = out.as_mut_ptr().cast::<f32>();
             for v in 0..V {
                 let init = init.map(|init| init[v * VECTOR..].as_ptr());
@@ -833,9 +829,6 @@ fn attention<T: Tiles>(
     let keys_t = &mut s.keys_t[..hd * rows_pad];
     let values = &mut s.values[..rows * hd_pad];
     let probs = &mut s.probs[..QUERY_TILE * rows_pad];
-    queries.fill(0.0);
-    keys_t.fill(0.0);
-    values.fill(0.0);
     let mut tile = [[0.0f32; TILE_COLS]; QUERY_TILE];
     for h in 0..heads {
         for (j, row) in qkv.chunks_exact(3 * d).enumerate() {
@@ -910,13 +903,7 @@ fn causal_softmax(p: &mut [f32], seen: usize) {
 /// `row = row - logsumexp(row)`.
 #[inline(always)]
 fn log_softmax(row: &mut [f32]) {
-    let mut lanes = [f32::NEG_INFINITY; VECTOR];
-    for chunk in row.chunks(VECTOR) {
-        for (m, &v) in lanes.iter_mut().zip(chunk) {
-            *m = larger(*m, v);
-        }
-    }
-    let max = lanes.iter().copied().fold(f32::NEG_INFINITY, larger);
+    let max = lane_max(row);
     let mut sums = [0.0f32; VECTOR];
     for chunk in row.chunks(VECTOR) {
         for (s, &v) in sums.iter_mut().zip(chunk) {
@@ -949,6 +936,18 @@ fn lane_sum(values: &[f32]) -> f32 {
     lane_total(&lanes)
 }
 
+/// The largest of `values` (`-inf` for none), lane by lane as [`lane_sum`].
+#[inline(always)]
+fn lane_max(values: &[f32]) -> f32 {
+    let mut lanes = [f32::NEG_INFINITY; VECTOR];
+    for chunk in values.chunks(VECTOR) {
+        for (m, &v) in lanes.iter_mut().zip(chunk) {
+            *m = larger(*m, v);
+        }
+    }
+    lanes.iter().copied().fold(f32::NEG_INFINITY, larger)
+}
+
 /// Pairwise sum of the lanes.
 #[inline(always)]
 fn lane_total(lanes: &[f32; VECTOR]) -> f32 {
@@ -968,7 +967,7 @@ fn lane_total(lanes: &[f32; VECTOR]) -> f32 {
 /// with `|r| <= ln 2 / 2`, a degree-6 polynomial for `e^r`, and `2^n` built from its bits. No
 /// branches or table lookups, so loops over it vectorise.
 #[inline(always)]
-pub(crate) fn exp(x: f32) -> f32 {
+fn exp(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     // Adding 1.5 * 2^23 rounds to an integer, which the low mantissa bits then hold.
     const ROUND: f32 = 12_582_912.0;
@@ -992,7 +991,7 @@ pub(crate) fn exp(x: f32) -> f32 {
 
 /// `erf(x)`, absolute error below 5e-7 (Abramowitz and Stegun 7.1.26, with [`exp`]).
 #[inline(always)]
-pub(crate) fn erf(x: f32) -> f32 {
+fn erf(x: f32) -> f32 {
     let a = x.abs();
     let t = 1.0 / madd(0.327_591_1, a, 1.0);
     let mut p = 1.061_405_4;
@@ -1039,12 +1038,7 @@ mod tests {
                 continue;
             };
             let out = fused.infer(&inputs).unwrap();
-            let diff = reference
-                .as_slice()
-                .iter()
-                .zip(out.as_slice())
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0, f32::max);
+            let diff = reference.max_abs_diff(&out).unwrap();
             assert!(diff < 1e-4, "{kernels}: max |diff| {diff}");
             ran.push(kernels);
         }

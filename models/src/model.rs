@@ -186,6 +186,32 @@ impl LogProbs {
             .get(seq.checked_mul(row)?..seq.checked_add(1)?.checked_mul(row)?)
     }
 
+    /// The largest absolute difference from `other`, element by element, or `None` if the
+    /// shapes differ. Equal values (equal infinities included) differ by 0; a NaN on either side
+    /// of an unequal pair counts as an infinite difference, so it never passes a tolerance.
+    pub fn max_abs_diff(&self, other: &Self) -> Option<f32> {
+        if (self.batch, self.seq) != (other.batch, other.seq) {
+            return None;
+        }
+        let diff = |(a, b): (&f32, &f32)| {
+            let d = (a - b).abs();
+            if a == b {
+                0.0
+            } else if d.is_nan() {
+                f32::INFINITY
+            } else {
+                d
+            }
+        };
+        Some(
+            self.values
+                .iter()
+                .zip(&other.values)
+                .map(diff)
+                .fold(0.0, f32::max),
+        )
+    }
+
     /// The flat row-major values.
     pub fn as_slice(&self) -> &[f32] {
         &self.values
@@ -222,4 +248,28 @@ pub enum InferenceError {
     /// The backend could not hand back the result.
     #[error("reading the result back from the backend failed")]
     Readback(#[source] burn::tensor::DataError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_abs_diff_counts_nan_as_infinite_and_refuses_other_shapes() {
+        let row = |v: f32| vec![v; VOCAB_SIZE];
+        let a = LogProbs::from_values(1, 1, row(-2.0));
+        let mut close = row(-2.0);
+        close[7] = -2.5;
+        let b = LogProbs::from_values(1, 1, close);
+        assert_eq!(a.max_abs_diff(&b), Some(0.5));
+        assert_eq!(a.max_abs_diff(&a), Some(0.0));
+        let mut nan = row(-2.0);
+        nan[3] = f32::NAN;
+        let c = LogProbs::from_values(1, 1, nan);
+        assert_eq!(a.max_abs_diff(&c), Some(f32::INFINITY));
+        let inf = LogProbs::from_values(1, 1, row(f32::NEG_INFINITY));
+        assert_eq!(inf.max_abs_diff(&inf), Some(0.0));
+        let longer = LogProbs::from_values(1, 2, [row(-2.0), row(-2.0)].concat());
+        assert_eq!(a.max_abs_diff(&longer), None);
+    }
 }

@@ -21,10 +21,10 @@ use crate::sampling::index_below;
 /// last byte withheld; an answer's loss is the mean cross-entropy of the true next bytes at
 /// the scored positions, in bits per byte: `L = −(1/P) Σ_r log₂ p_r(b_r)`.
 ///
-/// Spot checks decode the miner's registered [`ByteLm`](subnet_models::ByteLm) on the CPU and predict each scored
-/// position exactly as the miner's solver does: from the longest window of the context that
-/// ends at the position and fits the model, with the fused CPU forward pass ([`FusedLm`]) a
-/// CPU miner serves with.
+/// Spot checks decode the miner's registered [`ByteLm`](subnet_models::ByteLm) on the CPU and
+/// predict each scored position exactly as the miner's solver does: from the longest window of
+/// the context that ends at the position and fits the model, with the fused CPU forward pass
+/// ([`FusedLm`]) a CPU miner serves with.
 #[derive(Debug)]
 pub struct LmEvaluator {
     /// The text, in pieces that windows do not straddle (chunks of the split).
@@ -42,7 +42,6 @@ pub type NextBytes = Vec<u8>;
 #[derive(Debug)]
 pub struct LmReference {
     model: FusedLm,
-    context_len: usize,
 }
 
 /// Why [`LmEvaluator`] could not be built, or could not load or run a model.
@@ -217,7 +216,6 @@ impl Evaluator for LmEvaluator {
             .map_err(LmError::Checkpoint)?;
         Ok(LmReference {
             model: FusedLm::from_model(&model).map_err(LmError::Fused)?,
-            context_len: c.context_len,
         })
     }
 
@@ -242,7 +240,7 @@ impl Evaluator for LmEvaluator {
 impl LmReference {
     /// The model's context length, in bytes.
     pub fn context_len(&self) -> usize {
-        self.context_len
+        self.model.config().context_len
     }
 
     /// The answer the miner's solver gives to `request`: positions below the context length
@@ -251,7 +249,7 @@ impl LmReference {
     fn answer(&self, request: &NextByteRequest) -> Result<NextByteAnswer, LmError> {
         let model = &self.model;
         let context = request.context();
-        let c = self.context_len;
+        let c = self.context_len();
         let mut rows: BTreeMap<usize, Vec<f32>> = BTreeMap::new();
         let scored = request.scored_positions();
         let head_end = context.len().min(c);

@@ -20,12 +20,7 @@ fn max_difference(model: &ByteLm<Cpu>, len: usize, n: usize) -> f32 {
     let reference = model.infer(&batch, &Default::default()).unwrap();
     let fast = fused.infer(&batch).unwrap();
     assert_eq!((fast.batch(), fast.seq_len()), (n, len));
-    reference
-        .as_slice()
-        .iter()
-        .zip(fast.as_slice())
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f32::max)
+    reference.max_abs_diff(&fast).unwrap()
 }
 
 #[test]
